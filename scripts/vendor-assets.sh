@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Fetch the front-end libraries from the npm registry (package-lock.json pins them) and copy what pages load.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+npm ci --no-audit --no-fund --loglevel=error
+dest=src/tinhso/web/static/vendor
+mkdir -p "$dest"
+cp node_modules/htmx.org/dist/htmx.min.js "$dest/"
+cp node_modules/echarts/dist/echarts.min.js "$dest/"

@@ -1,0 +1,5 @@
+"""ASGI entry point for uvicorn and other servers: `tinhso.asgi:app`."""
+
+from tinhso.app import create_app
+
+app = create_app()

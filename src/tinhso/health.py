@@ -1,0 +1,66 @@
+"""Liveness and readiness, and Prometheus metrics."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from tinhso.kit.events import outbox_lag
+
+router = APIRouter(tags=["health"])
+STARTED = time.time()
+
+
+@router.get("/healthz", operation_id="healthz", summary="The process is up")
+def healthz() -> dict[str, Any]:
+    return {"status": "ok", "uptime_seconds": round(time.time() - STARTED, 1)}
+
+
+def _migration_state(db: Any) -> dict[str, Any]:
+    from tinhso.migrate import current_revisions, head_revisions
+
+    with db.engine.connect() as conn:
+        current = current_revisions(conn)
+    heads = head_revisions()
+    return {
+        "status": "ok" if current == heads else "fail",
+        "current": sorted(current),
+        "heads": sorted(heads),
+    }
+
+
+@router.get("/readyz", operation_id="readyz", summary="Database reachable, migrations current, outbox lag")
+def readyz(request: Request) -> JSONResponse:
+    db = request.app.state.db
+    checks: dict[str, Any] = {}
+    try:
+        with db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        checks["database"] = {"status": "ok", "dialect": db.dialect}
+    except Exception as exc:  # noqa: BLE001 - readiness reports every failure
+        checks["database"] = {"status": "fail", "error": type(exc).__name__}
+    if checks["database"]["status"] == "ok":
+        try:
+            checks["migrations"] = _migration_state(db)
+        except Exception as exc:  # noqa: BLE001
+            checks["migrations"] = {"status": "fail", "error": type(exc).__name__}
+        try:
+            with db.transaction(write=False) as session:
+                lag = outbox_lag(session)
+            checks["outbox"] = {"status": "ok" if lag["oldest_age_seconds"] < 300 else "warn", **lag}
+        except Exception as exc:  # noqa: BLE001
+            checks["outbox"] = {"status": "fail", "error": type(exc).__name__}
+    ready = all(c.get("status") in ("ok", "warn") for c in checks.values())
+    return JSONResponse(
+        {"status": "ok" if ready else "fail", "checks": checks}, status_code=200 if ready else 503
+    )
+
+
+@router.get("/metrics", operation_id="metrics", summary="Prometheus metrics", include_in_schema=False)
+def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

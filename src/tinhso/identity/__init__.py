@@ -1,0 +1,1 @@
+"""Identity: agencies, people, roles, information systems and their credentials, sign-in."""

@@ -1,0 +1,1 @@
+"""Shared building blocks without business rules."""

@@ -1,0 +1,35 @@
+"""Request-scoped dependencies shared by every module: the database session owned by the request."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from tinhso.kit.db import Database
+
+
+def get_db(request: Request) -> Database:
+    return request.app.state.db
+
+
+def _write_session(request: Request) -> Iterator[Session]:
+    # The request owns the transaction: commit when the handler returns, roll back on any error.
+    with get_db(request).transaction(write=True) as session:
+        yield session
+
+
+def _read_session(request: Request) -> Iterator[Session]:
+    with get_db(request).transaction(write=False) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(_write_session)]
+"""The default: safe for reads and writes (on SQLite it takes the write lock up front)."""
+
+ReadSessionDep = Annotated[Session, Depends(_read_session)]
+"""For public read-only endpoints that never write, not even an audit entry (lets SQLite readers run together)."""
+
+DatabaseDep = Annotated[Database, Depends(get_db)]

@@ -1,0 +1,1 @@
+"""Reference data: the province and its communes (đơn vị hành chính cấp xã, 2025)."""

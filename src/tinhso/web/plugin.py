@@ -1,0 +1,5 @@
+"""Web portal hooks."""
+
+from tinhso.web.pages import router
+
+routers = [router]
