@@ -1,11 +1,14 @@
-"""Portal pages."""
+"""Portal pages: the home page."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+
+from tinhso.identity.auth import OptionalPrincipal
+from tinhso.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/", response_class=HTMLResponse)
-def home() -> str:
-    return "<!doctype html><html lang='vi'><title>tinhso</title><h1>Nền tảng tỉnh số Nghệ An</h1></html>"
+def home(request: Request, principal: OptionalPrincipal) -> HTMLResponse:
+    return render(request, "home.html")
