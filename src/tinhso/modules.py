@@ -7,7 +7,8 @@ A plugin module may define:
 - `subscribe(bus)`: register event subscribers;
 - `startup(app)` / `shutdown(app)`: start and stop background work with the API process;
 - `worker(stop_event, db)`: background work run by `tinhso worker` (and the demo process);
-- `metrics()`: nothing to return; register Prometheus collectors at import time instead.
+- `measures`: {measure_id: fn(session, since, until, agency_code) -> float | None} for the KPI engine;
+- `reference_tables`, `body_limit_exempt`: see docs/developing.md.
 Importing the plugin must import the module's models, so migrations and create_all see every table.
 """
 
