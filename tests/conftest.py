@@ -24,7 +24,7 @@ os.environ["TINHSO_RUN_DISPATCHER"] = "false"
 
 import pytest  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
-from sqlalchemy import create_engine, delete, text, update  # noqa: E402
+from sqlalchemy import create_engine, delete, inspect, text, update  # noqa: E402
 
 from tinhso.app import create_app  # noqa: E402
 from tinhso.identity import tokens  # noqa: E402
@@ -84,6 +84,7 @@ def database(request: pytest.FixtureRequest) -> Iterator[Database]:
     with db.engine.connect() as conn:
         seeded_agencies = {r[0] for r in conn.execute(text("SELECT code FROM identity_agency"))}
     db.seeded_agencies = seeded_agencies  # type: ignore[attr-defined]
+    db.existing_tables = set(inspect(db.engine).get_table_names())  # type: ignore[attr-defined]
     tokens.prime(db)
     yield db
     set_database(None)
@@ -96,7 +97,8 @@ def database(request: pytest.FixtureRequest) -> Iterator[Database]:
 
 def _clean(db: Database) -> None:
     keep = _reference_tables()
-    tables = [t for t in Base.metadata.sorted_tables if t.name not in keep]
+    existing = db.existing_tables  # type: ignore[attr-defined]
+    tables = [t for t in Base.metadata.sorted_tables if t.name not in keep and t.name in existing]
     with db.engine.begin() as conn:
         if db.dialect == "postgresql":
             if tables:

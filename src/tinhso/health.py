@@ -22,16 +22,12 @@ def healthz() -> dict[str, Any]:
 
 
 def _migration_state(db: Any) -> dict[str, Any]:
-    from tinhso.migrate import current_revisions, head_revisions
+    from tinhso.migrate import all_revisions, current_revisions, head_revisions
 
     with db.engine.connect() as conn:
-        current = current_revisions(conn)
-    heads = head_revisions()
-    return {
-        "status": "ok" if current == heads else "fail",
-        "current": sorted(current),
-        "heads": sorted(heads),
-    }
+        applied = current_revisions(conn)
+    missing = sorted(all_revisions() - applied)
+    return {"status": "fail" if missing else "ok", "heads": sorted(head_revisions()), "missing": missing}
 
 
 @router.get("/readyz", operation_id="readyz", summary="Database reachable, migrations current, outbox lag")

@@ -32,7 +32,15 @@ def head_revisions() -> set[str]:
 
 
 def current_revisions(conn: Connection) -> set[str]:
-    return set(MigrationContext.configure(conn).get_current_heads())
+    """Every revision applied: the stored heads and all they stand on, dependencies included."""
+    stored = MigrationContext.configure(conn).get_current_heads()
+    rmap = ScriptDirectory.from_config(alembic_config()).revision_map
+    nodes = rmap._get_ancestor_nodes(rmap.get_revisions(stored), include_dependencies=True)
+    return {r.revision for r in nodes if r is not None}
+
+
+def all_revisions() -> set[str]:
+    return {r.revision for r in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
 
 
 def make_migration(module: str, message: str, url: str | None = None) -> None:

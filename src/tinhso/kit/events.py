@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import BigInteger, Integer, String, Text, UniqueConstraint, func, select
+from sqlalchemy import BigInteger, Integer, String, Text, UniqueConstraint, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -46,6 +46,7 @@ class OutboxEvent(Base):
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class EventDelivery(Base):
@@ -136,44 +137,99 @@ def _deliver(db: Database, sub: _Subscriber, event: Event) -> None:
         sub.handler(session, event)
 
 
-def dispatch_once(db: Database, batch: int = 200, the_bus: Bus | None = None) -> int:
-    """Deliver the due events, oldest first; returns how many were completed."""
-    the_bus = the_bus or bus
-    done = 0
+def _claim(db: Database, batch: int, lease: timedelta) -> list[Event]:
+    """Lease the due events, oldest first, keeping order per key; a short transaction of its own."""
+    now = utcnow()
     with db.transaction() as session:
         stmt = (
             select(OutboxEvent)
-            .where(OutboxEvent.published_at.is_(None), OutboxEvent.available_at <= utcnow())
+            .where(
+                OutboxEvent.published_at.is_(None),
+                OutboxEvent.available_at <= now,
+                or_(OutboxEvent.claimed_until.is_(None), OutboxEvent.claimed_until < now),
+            )
             .order_by(OutboxEvent.seq)
             .limit(batch)
         )
         if db.dialect == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True)
         rows = list(session.scalars(stmt))
-        blocked_keys: set[str] = set()
+        keys = {r.key for r in rows if r.key is not None}
+        first_pending: dict[str, int] = {}
+        if keys:
+            pending = session.execute(
+                select(OutboxEvent.key, func.min(OutboxEvent.seq))
+                .where(OutboxEvent.published_at.is_(None), OutboxEvent.key.in_(keys))
+                .group_by(OutboxEvent.key)
+            )
+            first_pending = {str(k): int(v) for k, v in pending}
+        taken = {r.seq for r in rows}
+        claimed: list[Event] = []
+        blocked: set[str] = set()
         for row in rows:
-            # Keep order per key: once an event of a key fails, later events of that key wait.
-            if row.key is not None and row.key in blocked_keys:
+            # An earlier event of the same key that is not ours (waiting to retry, or leased by another
+            # dispatcher) must go first.
+            if row.key is not None and (
+                row.key in blocked or first_pending.get(row.key, row.seq) not in taken
+            ):
+                blocked.add(row.key)
                 continue
-            event = Event.of(row)
-            try:
-                for sub in the_bus.matching(row.topic):
-                    with contextlib.suppress(IntegrityError):  # another dispatcher delivered it first
-                        _deliver(db, sub, event)
-                if the_bus.external is not None:
-                    the_bus.external.publish(event)
-            except Exception as exc:  # noqa: BLE001 - one failing subscriber must not stop the others
-                log.warning("event delivery failed", extra={"event_id": row.event_id, "error": str(exc)})
-                row.attempts += 1
-                row.last_error = str(exc)[:2000]
-                row.available_at = utcnow() + _backoff(row.attempts)
-                if row.key is not None:
-                    blocked_keys.add(row.key)
-                continue
+            row.claimed_until = now + lease
+            claimed.append(Event.of(row))
+    return claimed
+
+
+def _settle(db: Database, event_id: str, error: str | None) -> None:
+    with db.transaction() as session:
+        row = session.scalar(select(OutboxEvent).where(OutboxEvent.event_id == event_id))
+        if row is None:
+            return
+        row.attempts += 1
+        row.claimed_until = None
+        if error is None:
             row.published_at = utcnow()
-            row.attempts += 1
-            done += 1
+        else:
+            row.last_error = error[:2000]
+            row.available_at = utcnow() + _backoff(row.attempts)
+
+
+def dispatch_once(
+    db: Database, batch: int = 200, the_bus: Bus | None = None, lease_seconds: float = 60
+) -> int:
+    """Deliver the due events, oldest first; returns how many were completed.
+
+    Each subscriber runs in its own transaction, outside the claim, so a slow or failing subscriber never
+    holds a lock on the outbox.
+    """
+    the_bus = the_bus or bus
+    done = 0
+    failed_keys: set[str] = set()
+    for event in _claim(db, batch, timedelta(seconds=lease_seconds)):
+        if event.key is not None and event.key in failed_keys:
+            _release(db, event.event_id)
+            continue
+        try:
+            for sub in the_bus.matching(event.topic):
+                with contextlib.suppress(IntegrityError):  # another dispatcher delivered it first
+                    _deliver(db, sub, event)
+            if the_bus.external is not None:
+                the_bus.external.publish(event)
+        except Exception as exc:  # noqa: BLE001 - one failing subscriber must not stop the others
+            log.warning("event delivery failed", extra={"event_id": event.event_id, "error": str(exc)})
+            _settle(db, event.event_id, str(exc) or type(exc).__name__)
+            if event.key is not None:
+                failed_keys.add(event.key)
+            continue
+        _settle(db, event.event_id, None)
+        done += 1
     return done
+
+
+def _release(db: Database, event_id: str) -> None:
+    with db.transaction() as session:
+        row = session.scalar(select(OutboxEvent).where(OutboxEvent.event_id == event_id))
+        if row is not None:
+            row.claimed_until = None
 
 
 def outbox_lag(session: Session) -> dict[str, Any]:

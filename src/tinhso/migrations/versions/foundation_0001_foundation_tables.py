@@ -134,6 +134,7 @@ def upgrade() -> None:
         sa.Column("created_at", tinhso.kit.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("available_at", tinhso.kit.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("published_at", tinhso.kit.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("claimed_until", tinhso.kit.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_kit_outbox")),

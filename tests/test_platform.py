@@ -1,0 +1,108 @@
+"""Platform-wide behaviour: health, readiness, metrics, OpenAPI, body limits, request ids, settings."""
+
+import pytest
+
+from tinhso.settings import Settings
+
+
+def test_healthz(client):
+    assert client.get("/healthz").json()["status"] == "ok"
+
+
+def test_readyz_reports_each_check(client):
+    body = client.get("/readyz").json()
+    assert body["status"] == "ok", body
+    assert body["checks"]["database"]["status"] == "ok"
+    assert body["checks"]["migrations"]["status"] == "ok"
+    assert body["checks"]["migrations"]["missing"] == []
+    assert body["checks"]["outbox"]["pending"] == 0
+
+
+def test_readyz_fails_when_migrations_are_behind(tmp_path):
+    from alembic import command
+    from fastapi.testclient import TestClient
+
+    from tinhso.app import create_app
+    from tinhso.kit.db import Database, make_engine
+    from tinhso.migrate import alembic_config
+    from tinhso.settings import get_settings
+
+    url = f"sqlite:///{tmp_path / 'behind.db'}"
+    command.upgrade(alembic_config(url), "foundation_0001")
+    db = Database(make_engine(url=url))
+    with TestClient(create_app(get_settings(), db)) as c:
+        resp = c.get("/readyz")
+    db.dispose()
+    assert resp.status_code == 503
+    assert resp.json()["checks"]["migrations"]["status"] == "fail"
+    assert resp.json()["checks"]["migrations"]["missing"]
+
+
+def test_metrics_are_prometheus_text(client):
+    client.get("/api/v1/communes")
+    text = client.get("/metrics").text
+    assert "tinhso_http_requests_total" in text and 'route="/api/v1/communes"' in text
+
+
+def test_openapi_has_clean_unique_operation_ids(client):
+    spec = client.get("/openapi.json").json()
+    ids = [
+        op["operationId"] for path in spec["paths"].values() for op in path.values() if "operationId" in op
+    ]
+    assert len(ids) == len(set(ids))
+    assert "list_communes" in ids and "issue_token" in ids
+    assert all("__" not in i for i in ids)
+
+
+def test_request_id_is_echoed_and_generated(client):
+    r = client.get("/healthz", headers={"X-Request-Id": "abcdef123456"})
+    assert r.headers["x-request-id"] == "abcdef123456"
+    generated = client.get("/healthz").headers["x-request-id"]
+    assert len(generated) == 32
+    assert client.get("/healthz", headers={"X-Request-Id": "<script>"}).headers["x-request-id"] != "<script>"
+
+
+def test_security_headers(client):
+    headers = client.get("/healthz").headers
+    assert headers["x-content-type-options"] == "nosniff" and headers["x-frame-options"] == "DENY"
+
+
+def test_oversized_body_is_refused_before_the_handler(client, factory, db):
+    from sqlalchemy import func, select
+
+    from tinhso.identity.models import Person
+
+    admin = factory.person(("agency_admin",))
+    huge = {"username": "x" * 10, "full_name": "y" * (11 * 1024 * 1024), "password": "mat-khau-du-dai-1"}
+    resp = client.post("/api/v1/people", headers=admin.headers, json=huge)
+    assert resp.status_code == 413 and resp.json()["code"] == "payload_too_large"
+    with db.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(Person).where(Person.username == "x" * 10)) == 0
+
+
+def test_malformed_json_is_a_typed_error(client, factory):
+    admin = factory.person(("agency_admin",))
+    resp = client.post(
+        "/api/v1/people", headers=admin.headers | {"content-type": "application/json"}, content=b"{not json"
+    )
+    assert resp.status_code == 422 and resp.json()["code"] == "validation_error"
+
+
+def test_unknown_route_is_a_typed_404(client):
+    body = client.get("/api/v1/khong-co").json()
+    assert body["code"] == "not_found" and body["message"]["vi"] == "Không tìm thấy"
+
+
+def test_production_refuses_default_secret():
+    with pytest.raises(ValueError, match="TINHSO_SECRET_KEY"):
+        Settings(environment="production")
+    with pytest.raises(ValueError):
+        Settings(environment="production", secret_key="short")
+    assert Settings(environment="production", secret_key="x" * 40).secret_key == "x" * 40
+    assert Settings(environment="demo").environment == "demo"
+
+
+def test_database_url_selects_the_backend():
+    assert Settings().effective_database_url.startswith("sqlite:///")
+    pg = Settings(database_url="postgresql://postgres@127.0.0.1:5432/x")
+    assert not pg.is_sqlite
