@@ -110,3 +110,13 @@ def decode(db: Database, token: str, audience: str = AUDIENCE) -> dict[str, Any]
     if aud != audience and not (isinstance(aud, list) and audience in aud):
         raise Unauthorized("invalid_token", "The access token is not valid")
     return claims
+
+
+def signing_key(db: Database) -> RSAKey:
+    """The active private key (OpenID Connect signs id_tokens with it; its public half is in the JWKS)."""
+    return _keys(db)[1]
+
+
+def key_set(db: Database) -> KeySet:
+    """Every published key, to verify tokens this platform signed."""
+    return _keys(db)[0]

@@ -26,10 +26,12 @@ def _read_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(_write_session)]
+# scope="function": commit (or roll back) before the response is sent, so a client never sees success for a
+# write that is not yet durable (FastAPI runs request-scoped teardown after the response).
+SessionDep = Annotated[Session, Depends(_write_session, scope="function")]
 """The default: safe for reads and writes (on SQLite it takes the write lock up front)."""
 
-ReadSessionDep = Annotated[Session, Depends(_read_session)]
+ReadSessionDep = Annotated[Session, Depends(_read_session, scope="function")]
 """For public read-only endpoints that never write, not even an audit entry (lets SQLite readers run together)."""
 
 DatabaseDep = Annotated[Database, Depends(get_db)]
