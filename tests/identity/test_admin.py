@@ -194,3 +194,13 @@ def test_platform_admin_reads_every_agency(db, platform_admin):
     with db.transaction() as s:
         assert readable_agencies(s, platform_admin.principal, "anything", utcnow()) is None
     assert platform_admin.principal.agency_code == SKHCN
+
+
+def test_reading_someone_elses_record_is_audited_and_visible_to_them(client, factory):
+    admin = factory.person(("agency_admin",), agency=TUPHAP)
+    person = factory.person(agency=TUPHAP)
+    assert client.get(f"/api/v1/people/{person.id}", headers=admin.headers).status_code == 200
+    assert client.get(f"/api/v1/people/{person.id}", headers=person.headers).status_code == 200
+    usage = client.get("/api/v1/me/data-usage", headers=person.headers).json()
+    assert usage["total"] == 1
+    assert usage["items"][0]["actor_id"] == admin.id and usage["items"][0]["purpose"]

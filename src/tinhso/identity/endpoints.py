@@ -222,7 +222,7 @@ def create_person(session: SessionDep, principal: AdminDep, data: PersonCreate):
     "/api/v1/people/{person_id}", operation_id="get_person", tags=["people"], response_model=PersonRead
 )
 def get_person(session: SessionDep, principal: CurrentPrincipal, person_id: str):
-    return person_read(service.get_person_for(session, principal, person_id))
+    return person_read(service.read_person(session, principal, person_id))
 
 
 @router.patch(

@@ -258,6 +258,21 @@ def get_person_for(session: Session, principal: Principal, person_id: str) -> Pe
     return person
 
 
+def read_person(session: Session, principal: Principal, person_id: str) -> Person:
+    """Read a person's record; a read by anyone else is a personal-data read, audited with its purpose."""
+    person = get_person_for(session, principal, person_id)
+    if principal.id != person_id:
+        audit.record(
+            session,
+            "identity.person.read",
+            object_type="person",
+            object_id=person.id,
+            subject_id=person.id,
+            purpose="Quản trị tài khoản / account administration",
+        )
+    return person
+
+
 def update_person(session: Session, principal: Principal, person_id: str, data: PersonUpdate) -> Person:
     person = get_person_for(session, principal, person_id)
     _require_admin_of(principal, person.agency_code)
