@@ -1,0 +1,447 @@
+"""Pub/sub (the LDOP distribution part, after the GovStack Information Mediator pub/sub API).
+
+A provider system owns event types. Publishing stores the event and puts a notice in the transactional
+outbox (kit.events) in the same transaction; the notice reaches the fan-out either in process (database
+backend) or through NATS JetStream (TINHSO_BUS_URL=nats://…), which creates one delivery per active
+subscription, idempotently. Push deliveries are POSTed to the subscriber's webhook, signed with the hub's
+Ed25519 key, retried with exponential backoff and full jitter, dead-lettered after the subscription's
+maximum attempts and redelivered on request; pull subscribers fetch the head of their queue and
+acknowledge it. Order is kept per (subscription, key): a later event of a key waits for the earlier one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import jsonschema
+from sqlalchemy import Select, or_, select, update
+from sqlalchemy.orm import Session
+
+from tinhso.exchange import metrics, msglog
+from tinhso.exchange.access import caller_member
+from tinhso.exchange.ids import parse_member
+from tinhso.exchange.models import Delivery, Event, EventType, Subscription
+from tinhso.exchange.schemas import EventTypeCreate, PublishRequest, SubscriptionCreate
+from tinhso.identity import repository as identity_repo
+from tinhso.identity.principal import Principal
+from tinhso.kit import audit
+from tinhso.kit import events as kit_events
+from tinhso.kit.db import Database, utcnow
+from tinhso.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
+
+log = logging.getLogger("tinhso.exchange.pubsub")
+TOPIC = "exchange.pubsub.event"
+LEASE = timedelta(seconds=60)
+MAX_BACKOFF = 3600.0
+
+
+def _is_admin_of(principal: Principal, agency: str) -> bool:
+    return principal.is_platform_admin or (
+        not principal.is_system and principal.agency_code == agency and "agency_admin" in principal.roles
+    )
+
+
+def _acts_for(session: Session, principal: Principal, system_code: str) -> str:
+    """The member id of `system_code` of the caller's agency, if the caller may act for it."""
+    agency = principal.agency_code or ""
+    system = identity_repo.get_system_by_code(session, agency, system_code)
+    if system is None:
+        raise NotFound("system_not_found", "Information system {code} not found", code=system_code)
+    if principal.is_system and principal.system_id != system.id:
+        raise Forbidden("not_your_system", "You may only act for your own agency's systems")
+    if not principal.is_system and not _is_admin_of(principal, agency):
+        raise Forbidden("role_required", "This needs one of the roles: {roles}", roles="agency_admin")
+    return caller_member(session, principal, f"{_local(agency, system.code)}")[0]
+
+
+def _local(agency: str, code: str) -> str:
+    from tinhso.exchange.ids import local_member
+
+    return str(local_member(agency, code))
+
+
+def create_event_type(session: Session, principal: Principal, data: EventTypeCreate) -> EventType:
+    owner = _acts_for(session, principal, data.system_code)
+    if data.schema_ is not None:
+        try:
+            jsonschema.Draft202012Validator.check_schema(data.schema_)
+        except jsonschema.SchemaError as exc:
+            raise Unprocessable(
+                "schema_invalid", "The JSON Schema is not valid: {error}", error=exc.message
+            ) from exc
+    if session.scalar(select(EventType.id).where(EventType.owner == owner, EventType.code == data.code)):
+        raise Conflict("event_type_exists", "Event type {code} already exists", code=data.code)
+    et = EventType(
+        owner=owner,
+        agency_code=principal.agency_code or "",
+        code=data.code,
+        title=data.title,
+        schema=data.schema_,
+        classification=data.classification,
+    )
+    session.add(et)
+    session.flush()
+    audit.record(
+        session,
+        "exchange.event_type.create",
+        object_type="exchange_event_type",
+        object_id=et.id,
+        detail={"owner": owner, "code": data.code},
+    )
+    return et
+
+
+def get_event_type(session: Session, event_type_id: str) -> EventType:
+    et = session.get(EventType, event_type_id)
+    if et is None:
+        raise NotFound("event_type_not_found", "Event type not found")
+    return et
+
+
+def subscribe(session: Session, principal: Principal, data: SubscriptionCreate) -> Subscription:
+    et = get_event_type(session, data.event_type_id)
+    subscriber = _acts_for(session, principal, data.system_code)
+    if data.delivery == "push" and data.endpoint is None:
+        raise Unprocessable("endpoint_required", "A push subscription needs a webhook endpoint")
+    existing = session.scalar(
+        select(Subscription).where(Subscription.event_type_id == et.id, Subscription.subscriber == subscriber)
+    )
+    if existing is not None and existing.state in ("pending", "active"):
+        raise Conflict("already_subscribed", "This system already subscribes to the event type")
+    sub = existing or Subscription(event_type_id=et.id, subscriber=subscriber)
+    sub.subscriber_agency_code = principal.agency_code or ""
+    sub.delivery, sub.endpoint, sub.max_attempts = (
+        data.delivery,
+        str(data.endpoint) if data.endpoint else None,
+        data.max_attempts,
+    )
+    # The owner of the event type decides who receives it; its own agency's systems need no approval.
+    sub.state = "active" if sub.subscriber_agency_code == et.agency_code else "pending"
+    session.add(sub)
+    session.flush()
+    audit.record(
+        session,
+        "exchange.subscription.create",
+        object_type="exchange_subscription",
+        object_id=sub.id,
+        detail={"event_type": et.id, "subscriber": subscriber, "state": sub.state},
+    )
+    return sub
+
+
+def subscriptions_statement(principal: Principal) -> Select[Any]:
+    stmt = select(Subscription).join(EventType, EventType.id == Subscription.event_type_id)
+    if not principal.is_platform_admin:
+        stmt = stmt.where(
+            or_(
+                Subscription.subscriber_agency_code == principal.agency_code,
+                EventType.agency_code == principal.agency_code,
+            )
+        )
+    if principal.is_system:
+        stmt = stmt.where(
+            or_(
+                Subscription.subscriber.like(f"%/{principal.agency_code}/%"),
+                EventType.agency_code == principal.agency_code,
+            )
+        )
+    return stmt.order_by(Subscription.created_at)
+
+
+def get_subscription(session: Session, principal: Principal, sub_id: str) -> tuple[Subscription, EventType]:
+    sub = session.get(Subscription, sub_id)
+    et = session.get(EventType, sub.event_type_id) if sub else None
+    if (
+        sub is None
+        or et is None
+        or not (
+            principal.is_platform_admin
+            or principal.agency_code in (sub.subscriber_agency_code, et.agency_code)
+        )
+    ):
+        raise NotFound("subscription_not_found", "Subscription not found")
+    return sub, et
+
+
+def _subscriber_side(principal: Principal, sub: Subscription) -> None:
+    member = parse_member(sub.subscriber)
+    if principal.is_platform_admin or _is_admin_of(principal, member.agency):
+        return
+    if principal.is_system and principal.agency_code == member.agency:
+        return
+    raise Forbidden("not_subscriber", "Only the subscriber can do this")
+
+
+def decide_subscription(session: Session, principal: Principal, sub_id: str, approve: bool) -> Subscription:
+    sub, et = get_subscription(session, principal, sub_id)
+    if not _is_admin_of(principal, et.agency_code):
+        raise Forbidden("not_event_owner", "Only the event type owner's administrator can do this")
+    if sub.state != "pending":
+        raise Conflict("already_decided", "The request was already decided ({state})", state=sub.state)
+    sub.state = "active" if approve else "refused"
+    session.flush()
+    audit.record(
+        session, f"exchange.subscription.{sub.state}", object_type="exchange_subscription", object_id=sub.id
+    )
+    return sub
+
+
+def cancel_subscription(session: Session, principal: Principal, sub_id: str) -> Subscription:
+    sub, et = get_subscription(session, principal, sub_id)
+    if not _is_admin_of(principal, et.agency_code):
+        _subscriber_side(principal, sub)
+    sub.state = "cancelled"
+    session.flush()
+    audit.record(
+        session, "exchange.subscription.cancel", object_type="exchange_subscription", object_id=sub.id
+    )
+    return sub
+
+
+def publish(session: Session, principal: Principal, event_type_id: str, data: PublishRequest) -> Event:
+    et = get_event_type(session, event_type_id)
+    owner = parse_member(et.owner)
+    if principal.is_system:
+        if principal.agency_code != owner.agency:
+            raise Forbidden("not_event_owner", "Only the event type's owner system may publish")
+        system = identity_repo.get_system(session, principal.system_id or "")
+        if system is None or system.code != owner.system or not principal.has_scope("exchange"):
+            raise Forbidden("not_event_owner", "Only the event type's owner system may publish")
+    elif not _is_admin_of(principal, owner.agency):
+        raise Forbidden("not_event_owner", "Only the event type's owner system may publish")
+    if et.schema:
+        errors = sorted(
+            jsonschema.Draft202012Validator(et.schema).iter_errors(data.event), key=lambda e: e.path
+        )
+        if errors:
+            raise Unprocessable(
+                "event_invalid", "The event does not match its schema: {error}", error=errors[0].message[:300]
+            )
+    event = Event(event_type_id=et.id, publisher=et.owner, key=data.key, payload=data.event)
+    session.add(event)
+    session.flush()
+    kit_events.publish(session, TOPIC, {"event_id": event.id, "event_type_id": et.id}, key=data.key)
+    metrics.EVENTS.labels("published").inc()
+    return event
+
+
+def fan_out(session: Session, event_id: str) -> int:
+    """One delivery per active subscription; safe to run twice for the same event."""
+    event = session.scalar(select(Event).where(Event.id == event_id))
+    if event is None or event.cancelled:
+        return 0
+    subs = list(
+        session.scalars(
+            select(Subscription).where(
+                Subscription.event_type_id == event.event_type_id, Subscription.state == "active"
+            )
+        )
+    )
+    have = set(session.scalars(select(Delivery.subscription_id).where(Delivery.event_id == event.id)))
+    made = 0
+    for sub in subs:
+        if sub.id in have:
+            continue
+        session.add(
+            Delivery(
+                event_id=event.id,
+                event_seq=event.seq,
+                subscription_id=sub.id,
+                key=event.key,
+                next_attempt_at=utcnow(),
+            )
+        )
+        made += 1
+    event.fanned_out = True
+    session.flush()
+    return made
+
+
+def on_outbox_event(session: Session, ev: kit_events.Event) -> None:
+    """Database backend: the outbox dispatcher hands the notice to the fan-out in process."""
+    fan_out(session, ev.payload["event_id"])
+
+
+def envelope(event: Event, et: EventType) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "sequence": event.seq,
+        "eventType": et.code,
+        "publisherId": event.publisher,
+        "key": event.key,
+        "publishedAt": event.published_at.isoformat(),
+        "event": event.payload,
+    }
+
+
+def _backoff(attempts: int) -> timedelta:
+    """Exponential backoff with full jitter: uniform(0, min(cap, 2^attempts)) seconds, at least 1 s."""
+    ceiling = min(MAX_BACKOFF, float(2**attempts))
+    return timedelta(seconds=max(1.0, random.uniform(0, ceiling)))  # noqa: S311 - jitter, not a secret
+
+
+def deliver_due(db: Database, http: httpx.Client, batch: int = 100) -> int:
+    """Push the deliveries that are due, in order per (subscription, key); returns how many succeeded."""
+    now = utcnow()
+    with db.transaction(write=False) as s:
+        rows = s.execute(
+            select(Delivery.id, Delivery.subscription_id, Delivery.key, Delivery.next_attempt_at)
+            .join(Subscription, Subscription.id == Delivery.subscription_id)
+            .where(
+                Delivery.state == "pending", Subscription.delivery == "push", Subscription.state == "active"
+            )
+            .order_by(Delivery.event_seq)
+            .limit(batch * 4)
+        ).all()
+    blocked: set[tuple[str, str | None]] = set()
+    due: list[int] = []
+    for row in rows:
+        lane = (row.subscription_id, row.key)
+        if lane in blocked:
+            continue
+        if row.key is not None:
+            blocked.add(lane)  # the next event of this key waits for this one
+        if row.next_attempt_at <= now:
+            due.append(row.id)
+        if len(due) >= batch:
+            break
+    ok = 0
+    for delivery_id in due:
+        ok += _push_one(db, http, delivery_id)
+    return ok
+
+
+def _push_one(db: Database, http: httpx.Client, delivery_id: int) -> int:
+    now = utcnow()
+    with db.transaction() as s:
+        d = s.get(Delivery, delivery_id)
+        if d is None or d.state != "pending" or d.next_attempt_at > now:
+            return 0
+        # Lease it so another worker does not push it at the same time.
+        claimed = s.execute(
+            update(Delivery)
+            .where(Delivery.id == d.id, Delivery.next_attempt_at == d.next_attempt_at)
+            .values(next_attempt_at=now + LEASE)
+        )
+        if not getattr(claimed, "rowcount", 1):
+            return 0
+        sub = s.get(Subscription, d.subscription_id)
+        event = s.scalar(select(Event).where(Event.id == d.event_id))
+        et = s.get(EventType, event.event_type_id) if event else None
+        if sub is None or event is None or et is None or not sub.endpoint:
+            return 0
+        body = json.dumps(envelope(event, et), ensure_ascii=False, separators=(",", ":")).encode()
+        endpoint, attempts, max_attempts = sub.endpoint, d.attempts, sub.max_attempts
+    kid, sig = msglog.sign(db, body)
+    status: int | None = None
+    error: str | None = None
+    try:
+        resp = http.post(
+            endpoint,
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                "X-Tinhso-Event-Id": d.event_id,
+                "X-Tinhso-Signature": f"ed25519 kid={kid} sig={sig}",
+            },
+        )
+        status = resp.status_code
+        if not 200 <= status < 300:
+            error = f"HTTP {status}"
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"[:500]
+    with db.transaction() as s:
+        d = s.get(Delivery, delivery_id)
+        if d is None:
+            return 0
+        d.attempts = attempts + 1
+        d.last_status, d.last_error = status, error
+        if error is None:
+            d.state, d.delivered_at = "delivered", utcnow()
+            metrics.EVENTS.labels("delivered").inc()
+            return 1
+        if d.attempts >= max_attempts:
+            d.state = "dead"
+            metrics.EVENTS.labels("dead").inc()
+        else:
+            d.next_attempt_at = utcnow() + _backoff(d.attempts)
+            metrics.EVENTS.labels("retry").inc()
+    return 0
+
+
+def pull(session: Session, principal: Principal, sub_id: str) -> dict[str, Any] | None:
+    sub, et = get_subscription(session, principal, sub_id)
+    _subscriber_side(principal, sub)
+    if sub.delivery != "pull" or sub.state != "active":
+        raise Conflict("not_pull", "This is not an active pull subscription")
+    d = session.scalar(
+        select(Delivery)
+        .where(Delivery.subscription_id == sub.id, Delivery.state == "pending")
+        .order_by(Delivery.event_seq)
+        .limit(1)
+    )
+    if d is None:
+        return None
+    d.attempts += 1
+    event = session.scalar(select(Event).where(Event.id == d.event_id))
+    assert event is not None
+    return envelope(event, et)
+
+
+def ack(session: Session, principal: Principal, sub_id: str, event_id: str) -> None:
+    sub, _ = get_subscription(session, principal, sub_id)
+    _subscriber_side(principal, sub)
+    d = session.scalar(
+        select(Delivery).where(Delivery.subscription_id == sub.id, Delivery.event_id == event_id)
+    )
+    if d is None:
+        raise NotFound("delivery_not_found", "Delivery not found")
+    if d.state == "pending":
+        d.state, d.delivered_at = "delivered", utcnow()
+        metrics.EVENTS.labels("delivered").inc()
+
+
+def redeliver(session: Session, principal: Principal, delivery_id: int) -> Delivery:
+    d = session.get(Delivery, delivery_id)
+    if d is None:
+        raise NotFound("delivery_not_found", "Delivery not found")
+    sub, _ = get_subscription(session, principal, d.subscription_id)
+    _subscriber_side(principal, sub)
+    if d.state == "pending":
+        raise Conflict("delivery_pending", "The delivery is still pending")
+    d.state, d.attempts, d.next_attempt_at, d.last_error = "pending", 0, utcnow(), None
+    session.flush()
+    audit.record(session, "exchange.delivery.redeliver", object_type="exchange_delivery", object_id=str(d.id))
+    return d
+
+
+def deliveries_statement(
+    session: Session, principal: Principal, sub_id: str, state: str | None
+) -> Select[Any]:
+    sub, _ = get_subscription(session, principal, sub_id)
+    stmt = select(Delivery).where(Delivery.subscription_id == sub.id).order_by(Delivery.event_seq)
+    if state:
+        stmt = stmt.where(Delivery.state == state)
+    return stmt
+
+
+def event_status(
+    session: Session, principal: Principal, event_id: str
+) -> tuple[Event, EventType, list[Delivery]]:
+    event = session.scalar(select(Event).where(Event.id == event_id))
+    et = session.get(EventType, event.event_type_id) if event else None
+    if (
+        event is None
+        or et is None
+        or not (principal.is_platform_admin or principal.agency_code == et.agency_code)
+    ):
+        raise NotFound("event_not_found", "Event not found")
+    deliveries = list(
+        session.scalars(select(Delivery).where(Delivery.event_id == event.id).order_by(Delivery.id))
+    )
+    return event, et, deliveries
