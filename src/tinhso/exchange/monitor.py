@@ -81,17 +81,17 @@ def stats(
     )
     if agency_code:
         q = q.where(Service.agency_code == agency_code)
-    for svc in session.scalars(q):
-        window = (Probe.service_id == svc.id, Probe.at >= since, Probe.at < until)
+    for srv in session.scalars(q):
+        window = (Probe.service_id == srv.id, Probe.at >= since, Probe.at < until)
         total = session.scalar(select(func.count()).select_from(Probe).where(*window)) or 0
         ok = session.scalar(select(func.count()).select_from(Probe).where(*window, Probe.ok.is_(True))) or 0
         providers.append(
             {
-                "service_id": svc.id,
-                "service": f"{svc.agency_code}/{svc.system_code}/{svc.code}/{svc.version}",
-                "available": svc.available,
-                "last_probe_at": svc.last_probe_at,
-                "last_success_at": svc.last_success_at,
+                "service_id": srv.id,
+                "service": f"{srv.agency_code}/{srv.system_code}/{srv.code}/{srv.version}",
+                "available": srv.available,
+                "last_probe_at": srv.last_probe_at,
+                "last_success_at": srv.last_success_at,
                 "availability": round((ok or 0) / total, 4) if total else None,
             }
         )
