@@ -96,7 +96,7 @@ def catalog_statement(
     """Published and deprecated services for everyone (secret ones only to signed-in callers), plus the
     caller's own agency's services in any state."""
     stmt = select(Service).order_by(Service.agency_code, Service.system_code, Service.code, Service.version)
-    visible = Service.state.in_(VISIBLE_STATES)
+    visible: Any = Service.state.in_(VISIBLE_STATES)
     if principal is None:
         visible = visible & (Service.classification != "secret")
     if principal is None or not principal.is_platform_admin:
