@@ -1,0 +1,32 @@
+"""Settings of the environment module (TINHSO_ENV_*), beside the platform's TINHSO_MQTT_URL."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class EnvironmentSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TINHSO_ENV_", env_file=".env", extra="ignore")
+
+    # MQTT: tinhso/env/<station code>/<device code>/readings (see docs/environment.md)
+    mqtt_topic_prefix: str = "tinhso/env"
+    mqtt_enabled: bool | None = None  # None: on, except when TINHSO_ENVIRONMENT=test
+    mqtt_client_id: str = "tinhso-environment"
+    # Per-device flood control: a token bucket of readings.
+    rate_per_second: float = Field(default=200.0, gt=0)
+    rate_burst: float = Field(default=2000.0, gt=0)
+    max_future_seconds: int = 300
+    retention_days: int = 400  # raw readings; hourly means and indices are kept
+    silence_minutes: int = 60
+    escalate_minutes: int = 30
+    anomaly_z: float = 6.0
+    anomaly_min_history: int = 48
+    simulate_in_demo: bool = True
+
+
+@lru_cache
+def env_settings() -> EnvironmentSettings:
+    return EnvironmentSettings()

@@ -1,0 +1,495 @@
+"""Ingestion: device authentication, validation and unit conversion, idempotent storage, hourly means and
+index recomputation (late and out-of-order data recompute what they affect), then the alert rules.
+
+Every channel (HTTP batch, NGSI-LD, MQTT) ends here: `authenticate` -> `prepare` -> `store`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from tinhso.environment import indices as ix
+from tinhso.environment import parameters as params
+from tinhso.environment.config import env_settings
+from tinhso.environment.models import Device, DeviceCredential, HourlyMean, IndexValue, Reading, Station
+from tinhso.kit.db import utcnow
+from tinhso.kit.errors import Forbidden, TooManyRequests, Unauthorized, Unprocessable
+from tinhso.kit.security import hash_secret
+
+VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+HOUR = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class DeviceContext:
+    """An authenticated device and its station, as ingestion needs them."""
+
+    credential_id: str
+    device_id: str
+    device_code: str
+    device_parameters: tuple[str, ...]
+    station_id: str
+    station_code: str
+    station_kind: str
+    station_parameters: tuple[str, ...]
+    agency_code: str
+
+
+def authenticate(
+    session: Session,
+    secret: str | None,
+    *,
+    mqtt_username: str | None = None,
+    station_code: str | None = None,
+    device_code: str | None = None,
+) -> DeviceContext:
+    """The device behind a token (HTTP, NGSI-LD, MQTT payload) or an MQTT username and password."""
+    if not secret:
+        raise Unauthorized("device_credential_missing", "A device credential is required")
+    row = session.execute(
+        select(DeviceCredential, Device, Station)
+        .join(Device, Device.id == DeviceCredential.device_id)
+        .join(Station, Station.id == Device.station_id)
+        .where(DeviceCredential.secret_hash == hash_secret(secret))
+    ).first()
+    if row is None:
+        raise Unauthorized("device_unknown", "Unknown device credential")
+    cred, device, station = row
+    if mqtt_username is not None and cred.mqtt_username != mqtt_username:
+        raise Unauthorized("device_unknown", "Unknown device credential")
+    if cred.revoked_at is not None:
+        raise Unauthorized("device_credential_revoked", "The device credential was revoked")
+    if device.status == "retired" or station.status == "retired":
+        raise Forbidden("device_retired", "The device or its station is retired")
+    if (station_code is not None and station_code != station.code) or (
+        device_code is not None and device_code != device.code
+    ):
+        raise Forbidden("topic_not_allowed", "This device may publish only to its own topic")
+    now = utcnow()
+    if cred.last_used_at is None or now - cred.last_used_at > timedelta(minutes=1):
+        cred.last_used_at = now
+    return DeviceContext(
+        cred.id,
+        device.id,
+        device.code,
+        tuple(device.parameters or ()),
+        station.id,
+        station.code,
+        station.kind,
+        tuple(station.parameters or ()),
+        station.agency_code,
+    )
+
+
+class RateLimiter:
+    """A token bucket of readings per device (per process): a flooding device is refused, others are not."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str, n: int, rate: float | None = None, burst: float | None = None) -> float:
+        """Take n tokens; returns 0 when allowed, else the seconds to wait."""
+        settings = env_settings()
+        rate = rate or settings.rate_per_second
+        burst = burst or settings.rate_burst
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (burst, now))
+            tokens = min(burst, tokens + (now - last) * rate)
+            if tokens < n:
+                self._buckets[key] = (tokens, now)
+                return (n - tokens) / rate
+            self._buckets[key] = (tokens - n, now)
+            return 0.0
+
+    def reset(self) -> None:
+        with self._lock:
+            self._buckets.clear()
+
+
+limiter = RateLimiter()
+
+
+def check_rate(ctx: DeviceContext, n: int) -> None:
+    wait = limiter.take(ctx.device_id, n)
+    if wait > 0:
+        err = TooManyRequests("device_rate_limited", "Too many readings from this device; slow down")
+        err.headers = {"Retry-After": str(max(1, int(wait + 0.999)))}  # type: ignore[attr-defined]
+        raise err
+
+
+def _aware(t: datetime) -> datetime:
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def prepare(
+    ctx: DeviceContext, items: Iterable[dict[str, Any]], channel: str, now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Validate and convert readings ({parameter, value, unit, time}) into rows; any bad one refuses all."""
+    now = now or utcnow()
+    settings = env_settings()
+    oldest = now - timedelta(days=settings.retention_days)
+    rows: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        p = params.resolve(str(item["parameter"]))
+        if ctx.station_parameters and p.code not in ctx.station_parameters:
+            raise Unprocessable(
+                "parameter_not_measured", "The station does not measure {parameter}", parameter=p.code
+            )
+        if ctx.device_parameters and p.code not in ctx.device_parameters:
+            raise Unprocessable(
+                "parameter_not_measured", "The station does not measure {parameter}", parameter=p.code
+            )
+        raw = item["value"]
+        if (
+            isinstance(raw, bool)
+            or not isinstance(raw, int | float)
+            or raw != raw
+            or raw in (float("inf"), float("-inf"))
+        ):
+            raise Unprocessable("value_not_number", "Reading {index}: the value is not a number", index=index)
+        value = params.to_canonical(p, float(raw), item.get("unit"))
+        observed = item["time"]
+        if isinstance(observed, str):
+            try:
+                observed = datetime.fromisoformat(observed.replace("Z", "+00:00"))
+            except ValueError as exc:
+                raise Unprocessable(
+                    "time_invalid", "Reading {index}: the time is not valid", index=index
+                ) from exc
+        observed = _aware(observed).replace(microsecond=0)
+        if observed > now + timedelta(seconds=settings.max_future_seconds):
+            raise Unprocessable(
+                "reading_in_future", "Reading {index}: the time is in the future", index=index
+            )
+        if observed < oldest:
+            raise Unprocessable(
+                "reading_too_old", "Reading {index}: older than the retention period", index=index
+            )
+        if not p.hard[0] <= value <= p.hard[1]:
+            raise Unprocessable(
+                "value_impossible",
+                "Reading {index}: {parameter} = {value} {unit} is physically impossible",
+                index=index,
+                parameter=p.code,
+                value=round(value, 4),
+                unit=p.unit,
+            )
+        flags = [] if p.plausible[0] <= value <= p.plausible[1] else ["out_of_range"]
+        rows.append(
+            {
+                "station_id": ctx.station_id,
+                "device_id": ctx.device_id,
+                "parameter": p.code,
+                "observed_at": observed,
+                "value": value,
+                "quality": "suspect" if flags else "ok",
+                "flags": flags,
+                "received_at": now,
+                "channel": channel,
+            }
+        )
+    return rows
+
+
+def _insert_for(session: Session) -> Any:
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def hour_floor(t: datetime) -> datetime:
+    return _aware(t).replace(minute=0, second=0, microsecond=0)
+
+
+def local_day_start(t: datetime) -> datetime:
+    """The UTC start of the Vietnamese calendar day containing t."""
+    local = _aware(t).astimezone(VN_TZ)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+
+
+@dataclass
+class StoreResult:
+    accepted: int = 0
+    duplicates: int = 0
+    flagged: int = 0
+    alerts: list[str] = field(default_factory=list)
+    inserted: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _flag_steps(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Rate-of-change check: flag a reading that jumps more than the parameter allows within an hour."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        if params.PARAMETERS[r["parameter"]].max_step is not None:
+            groups[(r["device_id"], r["parameter"])].append(r)
+    for (device_id, parameter), group in groups.items():
+        group.sort(key=lambda r: r["observed_at"])
+        step = params.PARAMETERS[parameter].max_step or 0
+        prev = session.execute(
+            select(Reading.observed_at, Reading.value)
+            .where(
+                Reading.device_id == device_id,
+                Reading.parameter == parameter,
+                Reading.observed_at < group[0]["observed_at"],
+                Reading.observed_at >= group[0]["observed_at"] - HOUR,
+                Reading.quality == "ok",
+            )
+            .order_by(Reading.observed_at.desc())
+            .limit(1)
+        ).first()
+        last = (prev.observed_at, prev.value) if prev is not None else None
+        for r in group:
+            if last is not None and r["observed_at"] - last[0] <= HOUR and abs(r["value"] - last[1]) > step:
+                r["flags"] = [*r["flags"], "rate_of_change"]
+                r["quality"] = "suspect"
+            if r["quality"] == "ok":
+                last = (r["observed_at"], r["value"])
+
+
+def store(session: Session, rows: list[dict[str, Any]], now: datetime | None = None) -> StoreResult:
+    """Store prepared rows once each, then recompute the hourly means and indices they touch and run the
+    alert rules. Duplicates (same device, parameter and time) are counted and ignored."""
+    from tinhso.environment import alerts
+
+    now = now or utcnow()
+    result = StoreResult()
+    if not rows:
+        return result
+    _flag_steps(session, rows)
+    insert = _insert_for(session)
+    for start in range(0, len(rows), 500):
+        chunk = rows[start : start + 500]
+        stmt = (
+            insert(Reading)
+            .values(chunk)
+            .on_conflict_do_nothing(index_elements=["device_id", "parameter", "observed_at"])
+            .returning(Reading.device_id, Reading.parameter, Reading.observed_at)
+        )
+        done = {(d, p, _aware(t)) for d, p, t in session.execute(stmt)}
+        for r in chunk:
+            if (r["device_id"], r["parameter"], r["observed_at"]) in done:
+                result.inserted.append(r)
+    result.accepted = len(result.inserted)
+    result.duplicates = len(rows) - result.accepted
+    result.flagged = sum(1 for r in result.inserted if r["quality"] != "ok")
+    if not result.inserted:
+        return result
+    by_station: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in result.inserted:
+        by_station[r["station_id"]].append(r)
+    for station_id, inserted in by_station.items():
+        station = session.get(Station, station_id)
+        if station is None:
+            continue
+        latest = max(r["observed_at"] for r in inserted)
+        if station.last_reading_at is None or latest > station.last_reading_at:
+            station.last_reading_at = latest
+        touched = {(r["parameter"], hour_floor(r["observed_at"])) for r in inserted}
+        hourly_rows = recompute_hourly(session, station_id, touched)
+        hours = {h for _, h in touched}
+        index_rows = recompute_indices(session, station, hours, now)
+        result.alerts += alerts.evaluate(session, station, inserted, hourly_rows, index_rows, now)
+    devices = {
+        r["device_id"]: max(x["observed_at"] for x in rows if x["device_id"] == r["device_id"]) for r in rows
+    }
+    for device_id, seen in devices.items():
+        device = session.get(Device, device_id)
+        if device is not None and (device.last_seen_at is None or seen > device.last_seen_at):
+            device.last_seen_at = seen
+    session.flush()
+    return result
+
+
+def recompute_hourly(
+    session: Session, station_id: str, touched: set[tuple[str, datetime]]
+) -> list[dict[str, Any]]:
+    """Recompute the hourly means of (parameter, hour) pairs from the raw readings (good ones only)."""
+    by_param: dict[str, set[datetime]] = defaultdict(set)
+    for parameter, hour in touched:
+        by_param[parameter].add(hour)
+    out: list[dict[str, Any]] = []
+    insert = _insert_for(session)
+    for parameter, hours in by_param.items():
+        rows = session.execute(
+            select(Reading.observed_at, Reading.value, Reading.quality).where(
+                Reading.station_id == station_id,
+                Reading.parameter == parameter,
+                Reading.observed_at >= min(hours),
+                Reading.observed_at < max(hours) + HOUR,
+            )
+        ).all()
+        values: dict[datetime, list[float]] = defaultdict(list)
+        suspect: dict[datetime, int] = defaultdict(int)
+        for t, v, q in rows:
+            h = hour_floor(t)
+            if h not in hours:
+                continue
+            if q == "ok":
+                values[h].append(v)
+            else:
+                suspect[h] += 1
+        for h in hours:
+            if not values[h]:
+                session.execute(
+                    delete(HourlyMean).where(
+                        HourlyMean.station_id == station_id,
+                        HourlyMean.parameter == parameter,
+                        HourlyMean.hour == h,
+                    )
+                )
+                continue
+            vals = values[h]
+            out.append(
+                {
+                    "station_id": station_id,
+                    "parameter": parameter,
+                    "hour": h,
+                    "mean": sum(vals) / len(vals),
+                    "minimum": min(vals),
+                    "maximum": max(vals),
+                    "count": len(vals),
+                    "suspect": suspect[h],
+                }
+            )
+    for start in range(0, len(out), 500):
+        chunk = out[start : start + 500]
+        stmt = insert(HourlyMean).values(chunk)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["station_id", "parameter", "hour"],
+            set_={c: getattr(stmt.excluded, c) for c in ("mean", "minimum", "maximum", "count", "suspect")},
+        )
+        session.execute(stmt)
+    return out
+
+
+def _upsert_indices(session: Session, rows: list[dict[str, Any]]) -> None:
+    insert = _insert_for(session)
+    for start in range(0, len(rows), 500):
+        chunk = rows[start : start + 500]
+        stmt = insert(IndexValue).values(chunk)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["station_id", "kind", "period_start"],
+            set_={
+                c: getattr(stmt.excluded, c)
+                for c in (
+                    "value",
+                    "dominant",
+                    "reason",
+                    "sub_indices",
+                    "inputs",
+                    "exceedances",
+                    "computed_at",
+                )
+            },
+        )
+        session.execute(stmt)
+
+
+def _index_row(
+    station_id: str, kind: str, start: datetime, r: ix.IndexResult, exc: list, now: datetime
+) -> dict:
+    return {
+        "station_id": station_id,
+        "kind": kind,
+        "period_start": start,
+        "value": r.value,
+        "dominant": r.dominant,
+        "reason": r.reason,
+        "sub_indices": {k: round(v, 2) for k, v in r.sub_indices.items()},
+        "inputs": {k: round(v, 3) for k, v in r.inputs.items()},
+        "exceedances": exc,
+        "computed_at": now,
+    }
+
+
+def _means(
+    session: Session, station_id: str, since: datetime, until: datetime
+) -> dict[tuple[str, datetime], float]:
+    rows = session.execute(
+        select(HourlyMean.parameter, HourlyMean.hour, HourlyMean.mean).where(
+            HourlyMean.station_id == station_id, HourlyMean.hour >= since, HourlyMean.hour < until
+        )
+    ).all()
+    return {(p, _aware(h)): m for p, h, m in rows}
+
+
+def recompute_indices(session: Session, station: Station, hours: set[datetime], now: datetime) -> list[dict]:
+    """Recompute the hourly and daily indices the given hours affect (NowCast reaches 11 hours ahead)."""
+    if station.kind not in ("air", "water") or not hours:
+        return []
+    now_hour = hour_floor(now)
+    first, last = min(hours), max(hours)
+    day_first = local_day_start(first)
+    day_last = local_day_start(last) + timedelta(days=1)
+    since = min(first - 11 * HOUR, day_first - 8 * HOUR)
+    until = max(last + 12 * HOUR, day_last)
+    means = _means(session, station.id, since, until)
+    out: list[dict] = []
+    affected: set[datetime] = set()
+    days: set[datetime] = set()
+    for h in hours:
+        days.add(local_day_start(h))
+        span = range(12) if station.kind == "air" else range(1)
+        for k in span:
+            if h + k * HOUR <= now_hour:
+                affected.add(h + k * HOUR)
+    present_hours = {h for (_, h) in means}
+    for h in sorted(affected):
+        if h not in present_hours and station.kind == "water":
+            continue
+        if station.kind == "air":
+            hour_means = {p: means.get((p, h)) for p in ("SO2", "CO", "NO2", "O3", "TSP")}
+            history = {p: [means.get((p, h - i * HOUR)) for i in range(12)] for p in ("PM2.5", "PM10")}
+            if all(v is None for v in hour_means.values()) and all(
+                v[0] is None and v[1] is None for v in history.values()
+            ):
+                continue
+            r = ix.hourly_aqi(hour_means, history)
+            exc = ix.qcvn05_exceedances(hour_means, "1h")
+            for p in ("O3", "CO"):
+                window = [means.get((p, h - i * HOUR)) for i in range(8)]
+                present = [v for v in window if v is not None]
+                if len(present) >= ix.MIN_HOURS_8H_MEAN:
+                    exc += ix.qcvn05_exceedances({p: sum(present) / len(present)}, "8h")
+            out.append(_index_row(station.id, "aqi_hour", h, r, exc, now))
+        else:
+            conc: dict[str, float | None] = {p: means.get((p, h)) for p in station.parameters}
+            r = ix.wqi(conc, temperature_c=means.get(("water_temperature", h)))
+            out.append(_index_row(station.id, "wqi_hour", h, r, [], now))
+    for d in sorted(days):
+        day_hours = [d + i * HOUR for i in range(24)]
+        if not any(h in present_hours for h in day_hours):
+            continue
+        if station.kind == "air":
+            series = {p: [means.get((p, h)) for h in day_hours] for p in ix.AQI_POLLUTANTS}
+            o3_prev = [means.get(("O3", d - (7 - i) * HOUR)) for i in range(7)]
+            r = ix.daily_aqi(series, o3_prev)
+            daily_means = {}
+            for p in ("PM2.5", "PM10", "SO2", "NO2", "TSP"):
+                vals = [means.get((p, h)) for h in day_hours]
+                present = [v for v in vals if v is not None]
+                if len(present) >= ix.MIN_HOURS_DAILY_MEAN:
+                    daily_means[p] = sum(present) / len(present)
+            exc = ix.qcvn05_exceedances(daily_means, "24h", d.astimezone(VN_TZ).date())
+            out.append(_index_row(station.id, "aqi_day", d, r, exc, now))
+        else:
+            day_conc: dict[str, float | None] = {}
+            for p in station.parameters:
+                present = [means[(p, h)] for h in day_hours if (p, h) in means]
+                day_conc[p] = sum(present) / len(present) if present else None
+            r = ix.wqi(day_conc, temperature_c=day_conc.get("water_temperature"))
+            out.append(_index_row(station.id, "wqi_day", d, r, [], now))
+    _upsert_indices(session, out)
+    return out
