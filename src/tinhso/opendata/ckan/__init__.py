@@ -1,0 +1,1 @@
+"""Every CKAN-specific shape: the Action API transport, envelopes, errors, dataset dicts and fq parsing."""
