@@ -188,11 +188,13 @@ def _basic_client_id(request: Request) -> str | None:
     return extract_basic_authorization(request.headers)[0]
 
 
-@router.api_route(
+@router.get(
     "/oidc/userinfo",
-    methods=["GET", "POST"],
     operation_id="oidc_userinfo",
     summary="OpenID Connect userinfo: claims about the signed-in person, as the token's scope allows",
+)
+@router.post(
+    "/oidc/userinfo", operation_id="oidc_userinfo_post", summary="OpenID Connect userinfo (POST form)"
 )
 def userinfo(request: Request, session: SessionDep, db: DatabaseDep) -> dict[str, Any]:
     scheme, _, raw = request.headers.get("authorization", "").partition(" ")
