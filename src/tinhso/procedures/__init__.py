@@ -1,0 +1,1 @@
+"""Administrative procedures (TTHC): catalog, dossiers across the province, e-data store, Decision 766 index."""

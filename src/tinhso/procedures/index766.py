@@ -1,0 +1,553 @@
+"""Decision 766/QĐ-TTg service-quality index computed from the dossiers, with the documented scoring.
+
+Each dossier-level indicator is a pair of predicates (in the denominator, in the numerator) over one dossier,
+so every figure can be traced back to the dossiers that make it (`trace`). Procedure-level indicators count
+procedures of the scope. Scoring: `points = max × min(1, rate / threshold)` where the reference gives a
+threshold, else `points = max × rate`. Indicators without data in the platform (PAKN feedback 5.2/5.3,
+electronic certified copies) are reported as not available and left out of the attainable maximum; the score
+out of 100 is the points over the attainable maximum.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from tinhso.identity.models import Agency
+from tinhso.kit.errors import Unprocessable
+from tinhso.procedures.calendar import TZ, WorkCalendar
+from tinhso.procedures.models import Dossier, Procedure
+
+OPEN = ("received", "assigned", "in_review", "for_signature", "supplement_requested")
+WITH_RESULT = ("result_ready", "returned")
+
+
+@dataclass(frozen=True)
+class Indicator:
+    id: str
+    group: str
+    name_vi: str
+    name_en: str
+    max_points: float
+    threshold: float | None = None
+    level: str = "dossier"  # dossier | procedure | none
+
+
+INDICATORS = [
+    Indicator("1.1", "Công khai, minh bạch", "TTHC được công bố đúng hạn", "Procedures published on time", 6),
+    Indicator(
+        "1.2",
+        "Công khai, minh bạch",
+        "TTHC được công khai đúng hạn trên CSDL QG",
+        "Procedures disclosed on time",
+        4,
+        level="procedure",
+    ),
+    Indicator(
+        "1.3",
+        "Công khai, minh bạch",
+        "TTHC công bố đầy đủ bộ phận",
+        "Procedures published with all components",
+        2,
+        level="procedure",
+    ),
+    Indicator(
+        "1.4",
+        "Công khai, minh bạch",
+        "Hồ sơ đồng bộ lên Cổng DVCQG",
+        "Dossiers synced to the national portal",
+        6,
+    ),
+    Indicator(
+        "2.1",
+        "Tiến độ giải quyết",
+        "Hồ sơ giải quyết trước và đúng hạn",
+        "Dossiers settled early or on time",
+        20,
+    ),
+    Indicator(
+        "2.2",
+        "Tiến độ giải quyết",
+        "Thời gian giải quyết trung bình (ngày)",
+        "Average processing time (days)",
+        0,
+    ),
+    Indicator(
+        "3.1",
+        "Dịch vụ công trực tuyến",
+        "TTHC cung cấp DVC trực tuyến",
+        "Procedures offered online",
+        0,
+        0.8,
+        level="procedure",
+    ),
+    Indicator(
+        "3.2",
+        "Dịch vụ công trực tuyến",
+        "DVC trực tuyến có phát sinh hồ sơ",
+        "Online services that received dossiers",
+        0,
+        level="procedure",
+    ),
+    Indicator("3.3", "Dịch vụ công trực tuyến", "Hồ sơ nộp trực tuyến", "Dossiers submitted online", 12, 0.5),
+    Indicator(
+        "3.5",
+        "Thanh toán trực tuyến",
+        "TTHC tích hợp thanh toán trực tuyến",
+        "Procedures with online fee payment",
+        0,
+        0.8,
+        level="procedure",
+    ),
+    Indicator("3.6", "Thanh toán trực tuyến", "Hồ sơ thanh toán trực tuyến", "Dossiers paid online", 10),
+    Indicator("4.1", "Số hóa hồ sơ", "Hồ sơ có kết quả điện tử", "Dossiers with an electronic result", 6),
+    Indicator("4.2", "Số hóa hồ sơ", "Hồ sơ được số hóa", "Dossiers digitised", 4, 0.8),
+    Indicator(
+        "4.3", "Số hóa hồ sơ", "Hồ sơ tái sử dụng dữ liệu số hóa", "Dossiers reusing digitised data", 2, 0.8
+    ),
+    Indicator("4.4", "Số hóa hồ sơ", "Hồ sơ lấy từ kho dữ liệu", "Dossiers using the data store", 2),
+    Indicator(
+        "4.5a",
+        "Số hóa hồ sơ",
+        "TTHC sử dụng dữ liệu dân cư",
+        "Procedures using population data",
+        4,
+        level="procedure",
+    ),
+    Indicator("4.5b", "Số hóa hồ sơ", "Hồ sơ sử dụng dữ liệu dân cư", "Dossiers using population data", 2),
+    Indicator(
+        "4.6", "Số hóa hồ sơ", "Chứng thực bản sao điện tử", "Electronic certified copies", 2, level="none"
+    ),
+    Indicator("5.1", "Mức độ hài lòng", "Phản ánh, kiến nghị (theo dõi)", "Feedback (monitoring)", 0),
+    Indicator("5.2", "Mức độ hài lòng", "Xử lý PAKN đúng hạn", "Feedback handled on time", 6, level="none"),
+    Indicator(
+        "5.3",
+        "Mức độ hài lòng",
+        "Hài lòng xử lý PAKN",
+        "Satisfaction with feedback handling",
+        6,
+        level="none",
+    ),
+    Indicator(
+        "5.4",
+        "Mức độ hài lòng",
+        "Hài lòng tiếp nhận, giải quyết TTHC",
+        "Satisfaction with procedures",
+        6,
+        0.9,
+    ),
+]
+BY_ID = {i.id: i for i in INDICATORS}
+
+COLUMNS = (
+    Dossier.code,
+    Dossier.procedure_code,
+    Dossier.agency_code,
+    Dossier.commune_code,
+    Dossier.channel,
+    Dossier.status,
+    Dossier.received_at,
+    Dossier.due_at,
+    Dossier.finished_at,
+    Dossier.paused_at,
+    Dossier.paused_seconds,
+    Dossier.supplement_count,
+    Dossier.fee_total,
+    Dossier.paid_online,
+    Dossier.digitised,
+    Dossier.reused_data,
+    Dossier.from_data_store,
+    Dossier.vneid_verified,
+    Dossier.population_data,
+    Dossier.result_document_id,
+    Dossier.synced_at,
+    Dossier.rating,
+    Dossier.complaint,
+)
+
+
+def period_bounds(period: str) -> tuple[datetime, datetime]:
+    """'2026-03' (month) or '2026-Q1' (quarter) as UTC bounds of the local (Asia/Ho_Chi_Minh) period."""
+    m = re.fullmatch(r"(\d{4})-(\d{2})", period)
+    q = re.fullmatch(r"(\d{4})-Q([1-4])", period)
+    if m and 1 <= int(m.group(2)) <= 12:
+        y, mo, months = int(m.group(1)), int(m.group(2)), 1
+    elif q:
+        y, mo, months = int(q.group(1)), (int(q.group(2)) - 1) * 3 + 1, 3
+    else:
+        raise Unprocessable("bad_period", "Period must look like 2026-03 or 2026-Q1")
+    end_m = mo + months
+    start = datetime(y, mo, 1, tzinfo=TZ)
+    end = datetime(y + (end_m - 1) // 12, (end_m - 1) % 12 + 1, 1, tzinfo=TZ)
+    return start, end
+
+
+def _fetch(
+    session: Session, since: datetime, until: datetime, agency: str | None, commune: str | None
+) -> list[Any]:
+    in_period = and_(Dossier.received_at >= since, Dossier.received_at < until)
+    carried = and_(
+        Dossier.received_at < since,
+        or_(Dossier.status.in_(OPEN), and_(Dossier.finished_at >= since, Dossier.finished_at < until)),
+    )
+    stmt = select(*COLUMNS).where(or_(in_period, carried))
+    if agency:
+        stmt = stmt.where(Dossier.agency_code == agency)
+    if commune:
+        stmt = stmt.where(Dossier.commune_code == commune)
+    return list(session.execute(stmt).all())
+
+
+def _received(r: Any, since: datetime, until: datetime) -> bool:
+    return bool(since <= r.received_at < until)
+
+
+def _on_time(r: Any, until: datetime) -> bool:
+    if r.supplement_count > 1:
+        return False
+    if r.status == "supplement_requested" and r.paused_at is not None:
+        return bool(r.paused_at <= r.due_at)
+    end = r.finished_at if r.finished_at is not None and r.finished_at < until else until
+    return bool(end <= r.due_at)
+
+
+Pred = Callable[[Any], bool]
+
+
+def dossier_predicates(since: datetime, until: datetime) -> dict[str, tuple[Pred, Pred]]:
+    def rec(r: Any) -> bool:
+        return _received(r, since, until)
+
+    def online_counts(r: Any) -> bool:
+        return r.channel == 2 and (r.status not in WITH_RESULT or r.result_document_id is not None)
+
+    def population(r: Any) -> bool:
+        return bool(r.population_data or r.vneid_verified or r.from_data_store)
+
+    return {
+        "1.4": (rec, lambda r: r.synced_at is not None),
+        "2.1": (lambda r: True, lambda r: _on_time(r, until)),
+        "3.3": (rec, online_counts),
+        "3.6": (lambda r: rec(r) and r.fee_total > 0, lambda r: r.paid_online in (1, 2)),
+        "4.1": (
+            lambda r: r.status in WITH_RESULT and (r.finished_at or until) < until,
+            lambda r: r.result_document_id is not None,
+        ),
+        "4.2": (rec, lambda r: bool(r.digitised) and r.result_document_id is not None),
+        "4.3": (rec, lambda r: bool(r.reused_data)),
+        "4.4": (rec, lambda r: bool(r.from_data_store)),
+        "4.5b": (rec, population),
+        "5.4c": (rec, lambda r: bool(r.complaint)),
+    }
+
+
+def _procedures_in_scope(
+    session: Session, agencies: dict[str, Agency], key: str, group_by: str
+) -> list[Procedure]:
+    procs = list(session.scalars(select(Procedure).where(Procedure.status == "published")))
+    if group_by == "province":
+        return procs
+    agency = (
+        agencies.get(key)
+        if group_by == "agency"
+        else next((a for a in agencies.values() if a.kind == "commune" and a.commune_code == key), None)
+    )
+    if agency is None:
+        return []
+    if agency.kind == "commune":
+        return [p for p in procs if p.level == "xa"]
+    return [p for p in procs if p.agency_code == agency.code]
+
+
+def _complete(p: Procedure) -> bool:
+    return bool(
+        p.name
+        and p.steps_text
+        and p.method_text
+        and p.components
+        and p.subjects
+        and p.time_limit_unit
+        and (p.agency_code or p.level == "xa")
+    )
+
+
+def _rate(num: float, den: float) -> float | None:
+    return None if den == 0 else num / den
+
+
+def _points(ind: Indicator, rate: float | None) -> float | None:
+    if rate is None or ind.max_points == 0:
+        return None
+    if ind.threshold:
+        return ind.max_points * min(1.0, rate / ind.threshold)
+    return ind.max_points * rate
+
+
+def compute(
+    session: Session,
+    period: str,
+    group_by: str = "province",
+    agency: str | None = None,
+    commune: str | None = None,
+) -> list[dict[str, Any]]:
+    """The index for every scope of `group_by` (province | agency | commune) in `period`."""
+    if group_by not in ("province", "agency", "commune"):
+        raise Unprocessable("bad_group", "Group by province, agency or commune")
+    since, until = period_bounds(period)
+    rows = _fetch(session, since, until, agency, commune)
+    preds = dossier_predicates(since, until)
+    counts: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    durations: dict[str, list[float]] = defaultdict(list)
+    ratings: dict[str, list[int]] = defaultdict(list)
+    online_procs: dict[str, set[str]] = defaultdict(set)
+    pop_procs: dict[str, set[str]] = defaultdict(set)
+    keyf: Callable[[Any], str | None] = {
+        "province": lambda r: "province",
+        "agency": lambda r: r.agency_code,
+        "commune": lambda r: r.commune_code,
+    }[group_by]
+    for r in rows:
+        key = keyf(r)
+        if key is None:
+            continue
+        c = counts[key]
+        for ind_id, (in_den, in_num) in preds.items():
+            if in_den(r):
+                c[ind_id][1] += 1
+                if in_num(r):
+                    c[ind_id][0] += 1
+        if r.finished_at is not None and r.finished_at < until and _received(r, since, until):
+            durations[key].append(
+                ((r.finished_at - r.received_at).total_seconds() - r.paused_seconds) / 86400
+            )
+        if r.rating is not None and _received(r, since, until):
+            ratings[key].append(r.rating)
+        if r.channel == 2 and _received(r, since, until):
+            online_procs[key].add(r.procedure_code)
+        if (r.population_data or r.vneid_verified or r.from_data_store) and _received(r, since, until):
+            pop_procs[key].add(r.procedure_code)
+    agencies = {a.code: a for a in session.scalars(select(Agency))}
+    keys = sorted(counts) if group_by != "province" else ["province"]
+    if agency and group_by == "agency" and agency not in keys:
+        keys = [agency]
+    out = []
+    for key in keys:
+        c = counts[key]
+        procs = _procedures_in_scope(session, agencies, key, group_by)
+        online = [p for p in procs if p.online in ("full", "partial")]
+        with_fees = [p for p in procs if any(int(f.get("amount_vnd", 0)) > 0 for f in p.fees or [])]
+        individual = [p for p in procs if "individual" in (p.subjects or [])]
+        decided = [p for p in procs if p.decision_date and since.date() <= p.decision_date < until.date()]
+        cal = WorkCalendar.load(session) if decided else None
+        raw: dict[str, tuple[float, float]] = {
+            ind_id: (float(c[ind_id][0]), float(c[ind_id][1])) for ind_id in preds
+        }
+        if cal is not None:
+            raw["1.1"] = (
+                float(
+                    sum(
+                        1
+                        for p in decided
+                        if p.effective_date
+                        and p.decision_date
+                        and p.decision_date <= _minus_wd(cal, p.effective_date, 5)
+                    )
+                ),
+                float(len(decided)),
+            )
+            raw["1.2"] = (
+                float(
+                    sum(
+                        1
+                        for p in decided
+                        if p.disclosed_date
+                        and p.decision_date
+                        and p.disclosed_date <= cal.add_working_days(p.decision_date, 5)
+                    )
+                ),
+                float(len(decided)),
+            )
+        else:
+            raw["1.1"] = raw["1.2"] = (0.0, 0.0)
+        raw["1.3"] = (float(sum(1 for p in procs if _complete(p))), float(len(procs)))
+        raw["3.1"] = (float(len(online)), float(len(procs)))
+        raw["3.2"] = (float(len({p.code for p in online} & online_procs[key])), float(len(online)))
+        raw["3.5"] = (float(sum(1 for p in with_fees if p.fee_online_synced)), float(len(with_fees)))
+        raw["4.5a"] = (float(len({p.code for p in individual} & pop_procs[key])), float(len(individual)))
+        figures: dict[str, dict[str, Any]] = {}
+        for ind in INDICATORS:
+            if ind.level == "none":
+                figures[ind.id] = {
+                    "numerator": None,
+                    "denominator": None,
+                    "rate": None,
+                    "points": None,
+                    "max_points": ind.max_points,
+                    "available": False,
+                }
+                continue
+            if ind.id == "2.2":
+                d = durations[key]
+                figures[ind.id] = {
+                    "numerator": round(sum(d), 2),
+                    "denominator": len(d),
+                    "rate": round(sum(d) / len(d), 2) if d else None,
+                    "points": None,
+                    "max_points": 0,
+                    "available": bool(d),
+                    "unit": "days",
+                }
+                continue
+            if ind.id == "5.1":
+                rs = ratings[key]
+                figures[ind.id] = {
+                    "numerator": sum(rs),
+                    "denominator": len(rs),
+                    "rate": round(sum(rs) / len(rs), 2) if rs else None,
+                    "points": None,
+                    "max_points": 0,
+                    "available": bool(rs),
+                    "unit": "average rating 1-5",
+                }
+                continue
+            if ind.id == "5.4":
+                late_n, all_n = raw["2.1"][1] - raw["2.1"][0], raw["2.1"][1]
+                comp_n, rec_n = raw["5.4c"]
+                rate = None if all_n == 0 or rec_n == 0 else max(0.0, 1 - (late_n / all_n + comp_n / rec_n))
+                num, den = (rate or 0.0) * rec_n, rec_n
+            else:
+                num, den = raw[ind.id]
+                rate = _rate(num, den)
+            pts = _points(ind, rate)
+            figures[ind.id] = {
+                "numerator": num,
+                "denominator": den,
+                "rate": None if rate is None else round(rate * 100, 2),
+                "points": None if pts is None else round(pts, 2),
+                "max_points": ind.max_points,
+                "available": rate is not None,
+            }
+        earned = sum(f["points"] or 0 for f in figures.values())
+        attainable = sum(f["max_points"] for f in figures.values() if f["available"])
+        name = (
+            "UBND tỉnh Nghệ An"
+            if group_by == "province"
+            else (
+                agencies[key].name
+                if group_by == "agency" and key in agencies
+                else next((a.name for a in agencies.values() if a.commune_code == key), key)
+            )
+        )
+        out.append(
+            {
+                "scope": group_by,
+                "key": key,
+                "name": name,
+                "period": period,
+                "dossiers": raw["2.1"][1],
+                "indicators": figures,
+                "points": round(earned, 2),
+                "attainable": attainable,
+                "score": round(earned / attainable * 100, 2) if attainable else None,
+            }
+        )
+    return out
+
+
+def _minus_wd(cal: WorkCalendar, day: date, n: int) -> date:
+    from datetime import timedelta
+
+    while n > 0:
+        day -= timedelta(days=1)
+        if cal.is_working_day(day):
+            n -= 1
+    return day
+
+
+def trace(
+    session: Session,
+    period: str,
+    indicator: str,
+    agency: str | None = None,
+    commune: str | None = None,
+    limit: int = 500,
+) -> dict[str, Any]:
+    """The dossiers in the denominator and in the numerator of a dossier-level indicator."""
+    since, until = period_bounds(period)
+    preds = dossier_predicates(since, until)
+    key = {"5.4": "5.4c"}.get(indicator, indicator)
+    if key not in preds:
+        raise Unprocessable(
+            "indicator_not_traceable", "Indicator {id} is not computed from dossiers", id=indicator
+        )
+    den, num = preds[key]
+    rows = _fetch(session, since, until, agency, commune)
+    in_den = [r for r in rows if den(r)]
+    in_num = [r for r in in_den if num(r)]
+    if indicator in ("2.1", "5.4"):
+        in_num_codes = (
+            sorted(r.code for r in in_den if not num(r))
+            if indicator == "2.1"
+            else sorted(r.code for r in in_num)
+        )
+        label = "late" if indicator == "2.1" else "with_complaint"
+        return {
+            "indicator": indicator,
+            "period": period,
+            "denominator": len(in_den),
+            "numerator": len(in_num),
+            label: in_num_codes[:limit],
+            "denominator_codes": sorted(r.code for r in in_den)[:limit],
+        }
+    return {
+        "indicator": indicator,
+        "period": period,
+        "denominator": len(in_den),
+        "numerator": len(in_num),
+        "numerator_codes": sorted(r.code for r in in_num)[:limit],
+        "denominator_codes": sorted(r.code for r in in_den)[:limit],
+    }
+
+
+def to_xlsx(results: list[dict[str, Any]]) -> bytes:
+    import io
+
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "Chi so 766"
+    ids = [i.id for i in INDICATORS]
+    ws.append(
+        ["Phạm vi", "Mã", "Tên", "Kỳ", "Số hồ sơ", "Điểm", "Điểm tối đa khả dụng", "Điểm /100"]
+        + [f"{i} (%)" for i in ids]
+    )
+    for r in results:
+        ws.append(
+            [
+                r["scope"],
+                r["key"],
+                r["name"],
+                r["period"],
+                r["dossiers"],
+                r["points"],
+                r["attainable"],
+                r["score"],
+            ]
+            + [r["indicators"][i]["rate"] for i in ids]
+        )
+    ws2 = wb.create_sheet("Chi tieu")
+    ws2.append(["Mã", "Nhóm", "Chỉ tiêu", "Indicator", "Điểm tối đa", "Ngưỡng"])
+    for i in INDICATORS:
+        ws2.append([i.id, i.group, i.name_vi, i.name_en, i.max_points, i.threshold])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()

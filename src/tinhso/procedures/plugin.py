@@ -1,0 +1,33 @@
+"""Procedures module hooks."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from tinhso.kit.events import Bus
+from tinhso.procedures import models as _models  # noqa: F401
+from tinhso.procedures import reports, sync
+from tinhso.procedures.catalog import seed_catalog
+from tinhso.procedures.endpoints import router
+from tinhso.procedures.tasks import worker as worker
+
+routers = [router, reports.router]
+reference_tables = ("procedures_procedure",)
+measures = {
+    "procedures.on_time_rate": reports.on_time_rate,
+    "procedures.online_rate": reports.online_rate,
+    "procedures.satisfaction": reports.satisfaction,
+}
+
+
+def seed(session: Session, demo: bool) -> None:
+    if demo:
+        from tinhso.procedures.demo import seed_demo
+
+        seed_demo(session)
+    else:
+        seed_catalog(session)
+
+
+def subscribe(bus: Bus) -> None:
+    bus.subscribe("procedures.dossier.*", "procedures.national_sync", sync.on_dossier_event)

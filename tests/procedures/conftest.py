@@ -1,0 +1,49 @@
+"""Shared helpers of the procedures tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tinhso.procedures.ratelimit import LOOKUPS, MISSES
+
+TUPHAP = "000.00.05.H41"
+COMMUNE1 = "001.00.00.H41"
+LLTP = "2.000488"  # judicial record certificate, Sở Tư pháp, fee 200,000
+KHAISINH = "1.001193"  # birth registration, commune level, no fee
+
+
+@pytest.fixture(autouse=True)
+def _reset_limits() -> None:
+    LOOKUPS.reset()
+    MISSES.reset()
+
+
+def lltp_form(personal_id: str, name: str = "Trần Thị Dân") -> dict[str, Any]:
+    return {
+        "applicant_name": name,
+        "personal_id": personal_id,
+        "address": "Phường Vinh Hưng, Nghệ An",
+        "sheet_type": 1,
+        "copies": 1,
+    }
+
+
+def khaisinh_form(personal_id: str) -> dict[str, Any]:
+    return {
+        "applicant_name": "Nguyễn Văn Bố",
+        "personal_id": personal_id,
+        "address": "Xã Diễn Châu, Nghệ An",
+        "child_name": "Nguyễn Văn Con",
+        "child_birth_date": "2026-01-05",
+    }
+
+
+def act(client: Any, actor: Any, code: str, action: str, note: str = "") -> Any:
+    version = client.get(f"/api/v1/procedures/dossiers/{code}", headers=actor.headers).json()["version"]
+    return client.post(
+        f"/api/v1/procedures/dossiers/{code}/transitions",
+        json={"action": action, "version": version, "note": note},
+        headers=actor.headers,
+    )
