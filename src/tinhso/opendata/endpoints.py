@@ -185,7 +185,20 @@ def sources(session: SessionDep, principal: CurrentPrincipal) -> list[dict[str, 
 def _publication_view(pub: Publication) -> dict[str, Any]:
     return {
         k: getattr(pub, k)
-        for k in ["id", "dataset_id", "resource_id", "source", "columns", "group_by", "measure", "threshold", "suppressed_cells", "refresh_days", "last_refreshed_at", "next_refresh_at"]
+        for k in [
+            "id",
+            "dataset_id",
+            "resource_id",
+            "source",
+            "columns",
+            "group_by",
+            "measure",
+            "threshold",
+            "suppressed_cells",
+            "refresh_days",
+            "last_refreshed_at",
+            "next_refresh_at",
+        ]
     }
 
 

@@ -268,7 +268,28 @@ def dataset_input(dataset: Dataset, session: Session) -> dict[str, Any]:
     )
     data = {
         name: getattr(dataset, name)
-        for name in ["name", "title", "title_en", "notes", "license_id", "url", "version", "author", "author_email", "maintainer", "maintainer_email", "private", "state", "featured", "frequency", "temporal_start", "temporal_end", "spatial", "language", "extras"]
+        for name in [
+            "name",
+            "title",
+            "title_en",
+            "notes",
+            "license_id",
+            "url",
+            "version",
+            "author",
+            "author_email",
+            "maintainer",
+            "maintainer_email",
+            "private",
+            "state",
+            "featured",
+            "frequency",
+            "temporal_start",
+            "temporal_end",
+            "spatial",
+            "language",
+            "extras",
+        ]
     }
     data.update(owner_org=dataset.owner_org, tags=list(dataset.tag_names or []), groups=groups)
     return data

@@ -83,12 +83,12 @@ async def _params(request: Request) -> tuple[dict[str, Any], dict[str, tuple[str
         limit = get_opendata_settings().upload_max_bytes
         form = await request.form(max_part_size=limit + 1)
         for key in form:
-            values: list[Any] = list(form.getlist(key))
-            for value in values:
+            parts: list[Any] = list(form.getlist(key))
+            for value in parts:
                 if isinstance(value, UploadFile):
                     content = await value.read(limit + 1)
                     files[key] = (value.filename or "upload", content)
-            plain = [v for v in values if isinstance(v, str)]
+            plain = [v for v in parts if isinstance(v, str)]
             if plain:
                 data[key] = plain[0] if len(plain) == 1 else plain
         return data, files

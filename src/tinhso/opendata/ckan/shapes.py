@@ -253,7 +253,24 @@ def _truthy(value: Any) -> bool:
 def dataset_input(data: dict[str, Any]) -> dict[str, Any]:
     """A CKAN package dict (from a client, a dump or a form) as our DatasetIn data."""
     out: dict[str, Any] = {}
-    plain = ["name", "title", "notes", "license_id", "url", "version", "author", "author_email", "maintainer", "maintainer_email", "spatial", "language", "title_en", "frequency", "temporal_start", "temporal_end"]
+    plain = [
+        "name",
+        "title",
+        "notes",
+        "license_id",
+        "url",
+        "version",
+        "author",
+        "author_email",
+        "maintainer",
+        "maintainer_email",
+        "spatial",
+        "language",
+        "title_en",
+        "frequency",
+        "temporal_start",
+        "temporal_end",
+    ]
     extras: dict[str, str] = {}
     raw_extras = data.get("extras") or []
     if isinstance(raw_extras, str):
