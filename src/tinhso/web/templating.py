@@ -9,8 +9,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+from babel import Locale, UnknownLocaleError
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, FileSystemLoader
@@ -53,7 +55,17 @@ def _number(value: float | int | None, digits: int = 0) -> str:
     return text.replace(",", "\u2009").replace(".", ",").replace("\u2009", ".")
 
 
+def _language_name(code: str) -> str:
+    """A language's name in that language ("Tiếng Việt", "English"), for the language switch."""
+    try:
+        name = Locale.parse(code).get_display_name(code) or code
+    except (ValueError, UnknownLocaleError):
+        return code
+    return name[:1].upper() + name[1:]
+
+
 templates.env.filters["datefmt"] = _datefmt
+templates.env.filters["language_name"] = _language_name
 templates.env.filters["number"] = _number
 
 
@@ -63,6 +75,18 @@ def language_of(request: Request) -> str:
         request.cookies.get(LANG_COOKIE),
         request.headers.get("accept-language"),
     )
+
+
+def lang_url(request: Request, code: str) -> str:
+    """The current page in another language (the path and its other parameters are kept)."""
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"] + [("lang", code)]
+    return request.url.path + "?" + urlencode(params)
+
+
+def here(request: Request) -> str:
+    """The current path with its query, to come back to after signing in."""
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    return request.url.path + ("?" + urlencode(params) if params else "")
 
 
 def render(
@@ -77,6 +101,9 @@ def render(
         "_": lambda message, **params: gettext(message, lang, **params),
         "principal": getattr(request.state, "principal", None),
         "csrf_token": getattr(getattr(request.state, "web_session", None), "csrf_token", ""),
+        "lang_url": lambda code: lang_url(request, code),
+        "here": here(request),
+        "signin_url": "/signin?" + urlencode({"next": here(request)}),
     }
     ctx.update(context or {})
     response = templates.TemplateResponse(request, name, ctx, status_code=status_code)
