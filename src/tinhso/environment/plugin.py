@@ -7,9 +7,10 @@ from sqlalchemy.orm import Session
 from tinhso.environment import models as _models  # noqa: F401
 from tinhso.environment import notify
 from tinhso.environment.endpoints import router
+from tinhso.environment.ngsi import router as ngsi_router
 from tinhso.kit.events import Bus
 
-routers = [router]
+routers = [router, ngsi_router]
 
 
 def subscribe(bus: Bus) -> None:
