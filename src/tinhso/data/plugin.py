@@ -5,13 +5,25 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from tinhso.data import models as _models  # noqa: F401
+from tinhso.data.cli import cli
 from tinhso.data.codelists import load_codelists
 from tinhso.data.dictionary import load_entities
+from tinhso.data.endpoints import router
+from tinhso.data.measures import MEASURES
+from tinhso.data.pages import router as pages_router
 
+routers = [router, pages_router]
 reference_tables = ("data_codelist",)
+body_limit_exempt = ("/api/v1/data/batches",)
+measures = MEASURES
+__all__ = ["cli"]
 
 
 def seed(session: Session, demo: bool) -> None:
     if not demo:
         load_codelists(session)
         load_entities(session)
+    else:
+        from tinhso.data.demo import seed_demo
+
+        seed_demo(session)

@@ -1,0 +1,699 @@
+"""Data API: dictionary, code lists, registries (GovStack Digital Registries shapes), ingestion batches, warehouse."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
+from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from tinhso.data import dictionary, ingest, registries, warehouse, warehouse_api
+from tinhso.data.models import Batch, CodeList, Record, Registry, SavedQuery
+from tinhso.data.query import run_query
+from tinhso.identity.auth import CurrentPrincipal, require_roles
+from tinhso.identity.principal import Principal
+from tinhso.kit.audit import AuditEntry
+from tinhso.kit.deps import DatabaseDep, ReadSessionDep, SessionDep
+from tinhso.kit.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge
+
+router = APIRouter()
+AdminDep = Annotated[Principal, require_roles("agency_admin")]
+MAX_UPLOAD = 1 << 30  # 1 GiB through the API; larger files go through `tinhso data ingest`
+
+
+# --- dictionary -------------------------------------------------------------------------------------------------
+class FieldDef(BaseModel):
+    name: str = Field(max_length=63)
+    type: str
+    label_vi: str = Field(max_length=200)
+    label_en: str = Field(max_length=200)
+    classification: str
+    required: bool = False
+    rule: str | None = None
+    codelist: str | None = None
+
+
+class EntityWrite(BaseModel):
+    code: str | None = Field(default=None, max_length=63)
+    name_vi: str | None = Field(default=None, max_length=200)
+    name_en: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=4000)
+    key_field: str | None = None
+    refresh_days: int | None = Field(default=None, ge=1, le=3650)
+    fields: list[FieldDef] | None = None
+
+
+def entity_read(e: Any) -> dict[str, Any]:
+    return {
+        "code": e.code, "version": e.version, "name_vi": e.name_vi, "name_en": e.name_en, "description": e.description,
+        "owner_agency": e.owner_agency, "key_field": e.key_field, "refresh_days": e.refresh_days, "status": e.status,
+        "published_at": e.published_at, "fields": e.fields, "json_schema": e.json_schema,
+    }  # fmt: skip
+
+
+@router.get("/api/v1/data/entities", tags=["data"])
+def list_entities(
+    session: ReadSessionDep, q: Annotated[str | None, Query(max_length=200)] = None
+) -> dict[str, Any]:
+    """The data dictionary (public): newest published version of every entity; `q` is accent-insensitive."""
+    items = [entity_read(e) for e in dictionary.entities(session, q)]
+    return {"items": items, "total": len(items), "page": 1, "page_size": len(items)}
+
+
+@router.get("/api/v1/data/entities/{code}", tags=["data"])
+def get_entity(session: ReadSessionDep, code: str, version: int | None = None) -> dict[str, Any]:
+    return entity_read(dictionary.latest(session, code, version))
+
+
+@router.get("/api/v1/data/entities/{code}/versions", tags=["data"])
+def entity_versions(session: ReadSessionDep, code: str) -> dict[str, Any]:
+    items = [entity_read(e) for e in dictionary.versions(session, code)]
+    if not items:
+        raise NotFound("entity_not_found", "Entity {code} not found in the data dictionary", code=code)
+    return {"items": items, "total": len(items), "page": 1, "page_size": len(items)}
+
+
+@router.post("/api/v1/data/entities", status_code=201, tags=["data"])
+def create_entity(session: SessionDep, principal: AdminDep, body: EntityWrite) -> dict[str, Any]:
+    if not body.code:
+        raise BadRequest("entity_code_required", "The entity code is required")
+    warehouse.check_ident(body.code, "entity")
+    changes = body.model_dump(exclude={"code"})
+    changes["fields"] = [f.model_dump(exclude_none=True) for f in body.fields or []]
+    return entity_read(dictionary.publish_version(session, body.code, changes, principal, create=True))
+
+
+@router.post("/api/v1/data/entities/{code}/versions", status_code=201, tags=["data"])
+def publish_entity_version(
+    session: SessionDep, principal: AdminDep, code: str, body: EntityWrite
+) -> dict[str, Any]:
+    """Publish a new version of an entity (owner agency only); the previous version is superseded."""
+    changes = body.model_dump(exclude={"code"})
+    if body.fields is not None:
+        changes["fields"] = [f.model_dump(exclude_none=True) for f in body.fields]
+    return entity_read(dictionary.publish_version(session, code, changes, principal))
+
+
+@router.get("/api/v1/data/codelists", tags=["data"])
+def list_codelists(session: ReadSessionDep) -> dict[str, Any]:
+    items = [
+        {
+            "code": c.code,
+            "name_vi": c.name_vi,
+            "name_en": c.name_en,
+            "source": c.source,
+            "count": len(c.items),
+        }
+        for c in session.scalars(select(CodeList).order_by(CodeList.code))
+    ]
+    return {"items": items, "total": len(items), "page": 1, "page_size": len(items)}
+
+
+@router.get("/api/v1/data/codelists/{code}", tags=["data"])
+def get_codelist(session: ReadSessionDep, code: str) -> dict[str, Any]:
+    c = session.get(CodeList, code)
+    if c is None:
+        raise NotFound("codelist_not_found", "Code list {code} not found", code=code)
+    return {"code": c.code, "name_vi": c.name_vi, "name_en": c.name_en, "source": c.source, "items": c.items}
+
+
+# --- registries: GovStack Digital Registries database API --------------------------------------------------------
+REG = "/api/v1/registries"
+
+
+class DatabaseWrite(BaseModel):
+    code: str = Field(max_length=63)
+    name_vi: str | None = Field(default=None, max_length=200)
+    name_en: str | None = Field(default=None, max_length=200)
+    entity: str | None = None
+    description: str | None = Field(default=None, max_length=4000)
+    shared_with: list[str] | None = None
+    upgrade_entity: bool = False
+
+
+def registry_read(r: Registry, entity: Any | None = None) -> dict[str, Any]:
+    out = {
+        "id": r.code, "name_vi": r.name_vi, "name_en": r.name_en, "description": r.description,
+        "entity": r.entity_code, "entity_version": r.entity_version, "version": f"{r.version}.0",
+        "agency_code": r.agency_code, "key_field": r.key_field, "shared_with": r.shared_with,
+        "created_at": r.created_at, "updated_at": r.updated_at,
+    }  # fmt: skip
+    if entity is not None:
+        out["schema"] = entity.json_schema
+    return out
+
+
+@router.get(f"{REG}/databases", tags=["registries"])
+def list_databases(session: SessionDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    regs = [
+        r
+        for r in session.scalars(select(Registry).order_by(Registry.code))
+        if registries.can_read(session, principal, r) or principal.kind == "person"
+    ]
+    return {"count": len(regs), "results": [registry_read(r) for r in regs]}
+
+
+@router.get(f"{REG}/database/{{code}}", tags=["registries"])
+def get_database_schema(session: SessionDep, principal: CurrentPrincipal, code: str) -> dict[str, Any]:
+    r = registries.get_registry(session, code)
+    return registry_read(r, registries.entity_of(session, r))
+
+
+@router.post(f"{REG}/database/modify", tags=["registries"])
+def modify_database(session: SessionDep, principal: AdminDep, body: DatabaseWrite) -> dict[str, Any]:
+    """Create a registry from a dictionary entity, or change an existing one (names, sharing, entity version)."""
+    found = session.scalars(select(Registry).where(Registry.code == body.code)).first()
+    if found is None:
+        if not (body.entity and body.name_vi and body.name_en):
+            raise BadRequest(
+                "registry_incomplete", "A new registry needs an entity and names in Vietnamese and English"
+            )
+        reg = registries.create_registry(
+            session,
+            principal,
+            body.code,
+            body.name_vi,
+            body.name_en,
+            body.entity,
+            body.description or "",
+            body.shared_with,
+        )
+    else:
+        reg = registries.modify_registry(session, principal, found, body.model_dump())
+    return registry_read(reg, registries.entity_of(session, reg))
+
+
+@router.delete(f"{REG}/database/{{code}}", status_code=204, tags=["registries"])
+def delete_database(session: SessionDep, principal: AdminDep, code: str) -> Response:
+    registries.delete_registry(session, principal, registries.get_registry(session, code))
+    return Response(status_code=204)
+
+
+# --- registries: GovStack data API -------------------------------------------------------------------------------
+class Content(BaseModel):
+    content: dict[str, Any]
+
+
+class WriteBody(BaseModel):
+    write: Content
+    query: Content | None = None
+    purpose: str | None = Field(default=None, max_length=500)
+
+
+class QueryBody(BaseModel):
+    query: Content
+    purpose: str | None = Field(default=None, max_length=500)
+
+
+def _purpose(
+    header: Annotated[str | None, Header(alias="X-Purpose", max_length=500)] = None,
+    query: Annotated[str | None, Query(alias="purpose", max_length=500)] = None,
+) -> str | None:
+    """The purpose of a personal-data read: `?purpose=` (any language) or the ASCII header `X-Purpose`."""
+    return query or header
+
+
+PurposeHeader = Annotated[str | None, Depends(_purpose)]
+
+
+def _one(session: Any, reg: Registry, query: dict[str, Any]) -> Record:
+    found = registries.find(session, reg, query)
+    if not found:
+        raise NotFound("record_not_found", "No record matches the query in registry {code}", code=reg.code)
+    if len(found) > 1:
+        raise BadRequest("record_ambiguous", "The query matches more than one record; use the key field")
+    return found[0]
+
+
+@router.get(f"{REG}/data/MyPersonalDataUsage/1.0", tags=["registries"])
+def my_personal_data_usage(session: SessionDep, principal: CurrentPrincipal) -> list[dict[str, Any]]:
+    """GovStack "my personal data usage": who read the caller's personal data, when and why."""
+    if principal.kind != "person":
+        raise Forbidden("data_usage_person_only", "Only a person can see the use of his or her own data")
+    subjects = [principal.id] + ([principal.personal_id] if principal.personal_id else [])
+    entries = session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.subject_id.in_(subjects))
+        .order_by(AuditEntry.seq.desc())
+        .limit(500)
+    )
+    return [
+        {"at": e.at, "actor_type": e.actor_type, "agency_code": e.agency_code, "action": e.action,
+         "database": e.object_type, "record": e.object_id, "purpose": e.purpose}
+        for e in entries
+    ]  # fmt: skip
+
+
+@router.get(f"{REG}/data/{{registry}}/{{version}}", tags=["registries"])
+def list_records(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    registry: str,
+    version: str,
+    purpose: PurposeHeader = None,
+    search: Annotated[str | None, Query(max_length=200)] = None,
+    filter: Annotated[str | None, Query(max_length=63)] = None,  # noqa: A002 - GovStack's parameter name
+    ordering: Annotated[str | None, Query(max_length=64)] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> dict[str, Any]:
+    """List records. `search` is accent-insensitive over all fields; `query.<field>=value` filters; `filter`
+    names the fields returned; `ordering` is a field name, `-field` or `descending`."""
+    reg = registries.get_registry(session, registry, version)
+    registries.require_read(session, principal, reg)
+    entity = registries.entity_of(session, reg)
+    known = [f["name"] for f in entity.fields]
+    query = {k[6:]: v for k, v in request.query_params.items() if k.startswith("query.")}
+    if set(query) - set(known):
+        raise BadRequest(
+            "record_unknown_field",
+            "Unknown field(s): {fields}",
+            fields=", ".join(sorted(set(query) - set(known))),
+        )
+    stmt = registries.query_statement(reg, query)
+    if search:
+        from tinhso.kit.text import fold
+
+        for word in fold(search).split():
+            stmt = stmt.where(Record.search_text.contains(word, autoescape=True))
+    desc = False
+    order_field = None
+    if ordering:
+        if ordering in ("descending", "ascending"):
+            desc = ordering == "descending"
+        else:
+            desc, order_field = ordering.startswith("-"), ordering.lstrip("-")
+            if order_field not in known:
+                raise BadRequest("record_unknown_field", "Unknown field(s): {fields}", fields=order_field)
+    col: Any = (
+        Record.data[order_field].as_string() if order_field and order_field != reg.key_field else Record.key
+    )
+    stmt = stmt.order_by(col.desc() if desc else col)
+    fields = [f.strip() for f in filter.split(",")] if filter else known
+    if set(fields) - set(known):
+        raise BadRequest(
+            "record_unknown_field",
+            "Unknown field(s): {fields}",
+            fields=", ".join(sorted(set(fields) - set(known))),
+        )
+    from sqlalchemy import func
+
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    records = list(session.scalars(stmt.limit(page_size).offset((page - 1) * page_size)))
+    results = []
+    for rec in records:
+        data = registries.read_audited(session, principal, reg, rec, purpose)
+        results.append({k: data.get(k) for k in fields} | {"ID": rec.key})
+    base = str(request.url.remove_query_params(["page"]))
+    sep = "&" if "?" in base else "?"
+    return {
+        "count": total,
+        "next": f"{base}{sep}page={page + 1}" if page * page_size < total else None,
+        "previous": f"{base}{sep}page={page - 1}" if page > 1 else None,
+        "results": results,
+    }
+
+
+@router.post(f"{REG}/data/{{registry}}/{{version}}/create", tags=["registries"])
+def create_record(
+    session: SessionDep, principal: CurrentPrincipal, registry: str, version: str, body: WriteBody
+) -> dict[str, Any]:
+    reg = registries.get_registry(session, registry, version)
+    rec = registries.create_record(session, principal, reg, body.write.content)
+    return {"content": rec.data | {"ID": rec.key}}
+
+
+@router.post(f"{REG}/data/{{registry}}/{{version}}/read", tags=["registries"])
+def read_record(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    registry: str,
+    version: str,
+    body: QueryBody,
+    purpose: PurposeHeader = None,
+) -> dict[str, Any]:
+    reg = registries.get_registry(session, registry, version)
+    found = registries.find(session, reg, body.query.content)
+    if not found:
+        registries.require_read(session, principal, reg)
+        raise NotFound("record_not_found", "No record matches the query in registry {code}", code=reg.code)
+    rec = found[0]
+    data = registries.read_audited(session, principal, reg, rec, body.purpose or purpose)
+    return {"content": data | {"ID": rec.key}}
+
+
+@router.post(f"{REG}/data/{{registry}}/{{version}}/exists", tags=["registries"])
+def record_exists(
+    session: SessionDep, principal: CurrentPrincipal, registry: str, version: str, body: QueryBody
+) -> dict[str, Any]:
+    reg = registries.get_registry(session, registry, version)
+    registries.require_read(session, principal, reg)
+    found = bool(registries.find(session, reg, body.query.content))
+    return {
+        "answer": {"status": found, "message": "Object found from database" if found else "Object not found"}
+    }
+
+
+@router.put(f"{REG}/data/{{registry}}/{{version}}/update", tags=["registries"])
+def update_record(
+    session: SessionDep, principal: CurrentPrincipal, registry: str, version: str, body: WriteBody
+) -> dict[str, Any]:
+    reg = registries.get_registry(session, registry, version)
+    registries.require_write(principal, reg)
+    if body.query is None:
+        raise BadRequest("registry_query_empty", "The query has no fields")
+    rec = registries.update_record(
+        session, principal, reg, _one(session, reg, body.query.content), body.write.content
+    )
+    return {"content": rec.data | {"ID": rec.key}}
+
+
+@router.put(f"{REG}/data/{{registry}}/{{version}}/update-entries", tags=["registries"])
+def update_entries(
+    session: SessionDep, principal: CurrentPrincipal, registry: str, version: str, body: WriteBody
+) -> dict[str, Any]:
+    reg = registries.get_registry(session, registry, version)
+    registries.require_write(principal, reg)
+    if body.query is None:
+        raise BadRequest("registry_query_empty", "The query has no fields")
+    found = registries.find(session, reg, body.query.content)
+    if len(found) > 1000:
+        raise BadRequest("registry_too_many", "The query matches more than 1000 records")
+    for rec in found:
+        registries.update_record(session, principal, reg, rec, body.write.content)
+    return {"count": len(found)}
+
+
+@router.post(f"{REG}/data/{{registry}}/{{version}}/update-or-create", tags=["registries"])
+def update_or_create(
+    session: SessionDep, principal: CurrentPrincipal, registry: str, version: str, body: WriteBody
+) -> dict[str, Any]:
+    reg = registries.get_registry(session, registry, version)
+    registries.require_write(principal, reg)
+    query = body.query.content if body.query else {reg.key_field: body.write.content.get(reg.key_field)}
+    found = registries.find(session, reg, query)
+    if len(found) > 1:
+        raise BadRequest("record_ambiguous", "The query matches more than one record; use the key field")
+    if found:
+        rec = registries.update_record(session, principal, reg, found[0], body.write.content)
+    else:
+        rec = registries.create_record(session, principal, reg, {**query, **body.write.content})
+    return {"content": rec.data | {"ID": rec.key}}
+
+
+@router.delete(f"{REG}/data/{{registry}}/{{version}}/{{key}}/delete", status_code=204, tags=["registries"])
+def delete_record(
+    session: SessionDep, principal: CurrentPrincipal, registry: str, version: str, key: str
+) -> Response:
+    reg = registries.get_registry(session, registry, version)
+    registries.require_write(principal, reg)
+    rec = registries.record_by_key(session, reg, reg.key_field, key)
+    if rec is None:
+        raise NotFound("record_not_found", "No record matches the query in registry {code}", code=reg.code)
+    registries.delete_record(session, principal, reg, rec)
+    return Response(status_code=204)
+
+
+@router.get(f"{REG}/data/{{registry}}/{{version}}/{{key}}/read-value/{{field}}.{{ext}}", tags=["registries"])
+def read_value(
+    session: SessionDep, principal: CurrentPrincipal, registry: str, version: str, key: str, field: str, ext: str,
+    purpose: PurposeHeader = None,
+) -> Any:  # fmt: skip
+    reg = registries.get_registry(session, registry, version)
+    rec = registries.record_by_key(session, reg, reg.key_field, key)
+    if rec is None:
+        registries.require_read(session, principal, reg)
+        raise NotFound("record_not_found", "No record matches the query in registry {code}", code=reg.code)
+    data = registries.read_audited(session, principal, reg, rec, purpose)
+    if field not in data:
+        raise NotFound("record_field_not_found", "Field {field} not found", field=field)
+    if ext == "txt":
+        return Response(
+            str(data[field] if data[field] is not None else ""), media_type="text/plain; charset=utf-8"
+        )
+    if ext != "json":
+        raise BadRequest("read_value_format", "Unsupported format {format}", format=ext)
+    return {"value": data[field]}
+
+
+@router.get(f"{REG}/data/{{registry}}/{{version}}/{{key}}/history", tags=["registries"])
+def record_history(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    registry: str,
+    version: str,
+    key: str,
+    purpose: PurposeHeader = None,
+) -> dict[str, Any]:
+    """Every version of a record: who, when, which fields, the data."""
+    reg = registries.get_registry(session, registry, version)
+    registries.require_read(session, principal, reg)
+    rec = session.scalars(select(Record).where(Record.registry_id == reg.id, Record.key == key)).first()
+    if rec is None:
+        raise NotFound("record_not_found", "No record matches the query in registry {code}", code=reg.code)
+    registries.read_audited(session, principal, reg, rec, purpose)
+    items = [
+        {"version": v.version, "operation": v.operation, "changed_fields": v.changed_fields, "changed_by": v.changed_by,
+         "changed_by_agency": v.changed_by_agency, "changed_at": v.changed_at, "data": v.data}
+        for v in registries.history(session, rec)
+    ]  # fmt: skip
+    return {"items": items, "total": len(items), "page": 1, "page_size": len(items)}
+
+
+# --- ingestion batches ------------------------------------------------------------------------------------------
+def batch_read(b: Batch) -> dict[str, Any]:
+    return {
+        "id": b.id, "entity": b.entity_code, "entity_version": b.entity_version, "source": b.source,
+        "filename": b.filename, "status": b.status, "rows_total": b.rows_total, "rows_accepted": b.rows_accepted,
+        "rows_fixed": b.rows_fixed, "rows_rejected": b.rows_rejected, "bytes_total": b.bytes_total,
+        "bytes_done": b.bytes_done, "quality": b.quality, "error": b.error, "table": b.table_name,
+        "created_at": b.created_at, "finished_at": b.finished_at, "duration_s": b.duration_s,
+        "error_report": f"/api/v1/data/batches/{b.id}/errors" if b.error_report else None,
+    }  # fmt: skip
+
+
+def _official(principal: Principal) -> None:
+    if principal.agency_code is None and not principal.is_platform_admin:
+        raise Forbidden("data_agency_only", "Only agencies can load data into the warehouse")
+
+
+def _run(db: Any, batch_id: str, path: Path, principal: Principal) -> None:
+    try:
+        ingest.run_batch(db, batch_id, path, principal=principal)
+    except Exception:  # noqa: BLE001,S110 - the failure is recorded on the batch
+        pass
+    finally:
+        shutil.rmtree(path.parent, ignore_errors=True)
+
+
+@router.post("/api/v1/data/batches", status_code=202, tags=["data"])
+async def upload_batch(
+    request: Request,
+    db: DatabaseDep,
+    principal: CurrentPrincipal,
+    file: Annotated[UploadFile, File()],
+    entity: Annotated[str, Form(max_length=63)],
+    source: Annotated[str, Form(max_length=128)],
+) -> Response:
+    """Upload a file (CSV, XLSX, JSON, XML) to load into the warehouse; poll the batch for progress."""
+    import json
+
+    from fastapi.concurrency import run_in_threadpool
+
+    _official(principal)
+    length = int(request.headers.get("content-length") or 0)
+    if length > MAX_UPLOAD:
+        raise PayloadTooLarge("upload_too_large", "Files over 1 GB must be loaded with the command line")
+    folder = Path(tempfile.mkdtemp(prefix="tinhso-upload-"))
+    path = folder / Path(file.filename or "upload.csv").name
+    size = 0
+    with path.open("wb") as out:
+        while block := await file.read(1 << 20):
+            size += len(block)
+            if size > MAX_UPLOAD:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise PayloadTooLarge(
+                    "upload_too_large", "Files over 1 GB must be loaded with the command line"
+                )
+            out.write(block)
+
+    def start() -> tuple[dict[str, Any], bool]:
+        with db.transaction() as session:
+            batch, reused = ingest.start_batch(session, path, entity, source, path.name, principal)
+            return batch_read(batch), reused
+
+    try:
+        body, reused = await run_in_threadpool(start)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    if reused:
+        shutil.rmtree(folder, ignore_errors=True)
+        return Response(
+            json.dumps(body | {"reused": True}, default=str), status_code=200, media_type="application/json"
+        )
+    threading.Thread(target=_run, args=(db, body["id"], path, principal), daemon=True).start()
+    return Response(
+        json.dumps(body | {"reused": False}, default=str), status_code=202, media_type="application/json"
+    )
+
+
+def _batch(session: Any, principal: Principal, batch_id: str) -> Batch:
+    b = session.get(Batch, batch_id)
+    if b is None or not (
+        principal.is_platform_admin or (principal.agency_code and principal.agency_code == b.agency_code)
+    ):
+        raise NotFound("batch_not_found", "Batch {id} not found", id=batch_id)
+    return b
+
+
+@router.get("/api/v1/data/batches", tags=["data"])
+def list_batches(session: SessionDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    _official(principal)
+    stmt = select(Batch).order_by(Batch.created_at.desc()).limit(200)
+    if not principal.is_platform_admin:
+        stmt = stmt.where(Batch.agency_code == principal.agency_code)
+    items = [batch_read(b) for b in session.scalars(stmt)]
+    return {"items": items, "total": len(items), "page": 1, "page_size": 200}
+
+
+@router.get("/api/v1/data/batches/{batch_id}", tags=["data"])
+def get_batch(session: SessionDep, principal: CurrentPrincipal, batch_id: str) -> dict[str, Any]:
+    return batch_read(_batch(session, principal, batch_id))
+
+
+@router.get("/api/v1/data/batches/{batch_id}/errors", tags=["data"])
+def batch_errors(session: SessionDep, principal: CurrentPrincipal, batch_id: str) -> FileResponse:
+    """The row-by-row error report (CSV, UTF-8 with BOM for spreadsheets; formulas neutralised)."""
+    b = _batch(session, principal, batch_id)
+    if not b.error_report or not (ingest.reports_dir() / b.error_report).exists():
+        raise NotFound("batch_report_not_found", "No error report for batch {id}", id=batch_id)
+    return FileResponse(
+        ingest.reports_dir() / b.error_report, media_type="text/csv", filename=f"loi-{batch_id}.csv"
+    )
+
+
+# --- warehouse ------------------------------------------------------------------------------------------------------
+class QueryRequest(BaseModel):
+    sql: str = Field(min_length=1, max_length=20_000)
+    max_rows: int = Field(default=1000, ge=1, le=10_000)
+
+
+class SavedQueryWrite(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    sql: str = Field(min_length=1, max_length=20_000)
+    chart: dict[str, Any] = Field(default_factory=dict)
+
+
+def _analyst(principal: Principal) -> None:
+    if principal.kind == "person" and not principal.has_role("official", "leader", "agency_admin"):
+        raise Forbidden("warehouse_officials_only", "The warehouse is open to officials and agency systems")
+
+
+@router.get("/api/v1/warehouse/tables", tags=["warehouse"])
+def list_tables(session: SessionDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    _analyst(principal)
+    items = [
+        t.__dict__ | {"columns": [c.__dict__ for c in t.columns]}
+        for t in warehouse_api.warehouse_tables(session)
+    ]
+    return {"items": items, "total": len(items), "page": 1, "page_size": len(items)}
+
+
+@router.post("/api/v1/warehouse/query", tags=["warehouse"])
+def query_warehouse(session: SessionDep, principal: CurrentPrincipal, body: QueryRequest) -> dict[str, Any]:
+    """One read-only SELECT over warehouse tables (5 s, row cap); personal columns masked unless allowed."""
+    _analyst(principal)
+    from tinhso.kit import audit
+
+    result = run_query(session, principal, body.sql, row_cap=body.max_rows)
+    audit.record(
+        session,
+        "data.warehouse.query",
+        object_type="warehouse",
+        detail={"sql": body.sql[:2000], "masked": result["masked"]},
+    )
+    return result
+
+
+@router.get("/api/v1/warehouse/queries", tags=["warehouse"])
+def list_saved(session: SessionDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    _analyst(principal)
+    stmt = select(SavedQuery).order_by(SavedQuery.name)
+    if not principal.is_platform_admin:
+        stmt = stmt.where(SavedQuery.agency_code == principal.agency_code)
+    items = [
+        {"id": q.id, "name": q.name, "sql": q.sql, "chart": q.chart, "created_at": q.created_at}
+        for q in session.scalars(stmt)
+    ]
+    return {"items": items, "total": len(items), "page": 1, "page_size": len(items)}
+
+
+@router.post("/api/v1/warehouse/queries", status_code=201, tags=["warehouse"])
+def save_query(session: SessionDep, principal: CurrentPrincipal, body: SavedQueryWrite) -> dict[str, Any]:
+    _analyst(principal)
+    from tinhso.data.query import analyse
+    from tinhso.kit import audit
+
+    with warehouse.cursor(warehouse.path_for(session)) as cur:
+        analyse(cur, body.sql, {t.name for t in warehouse_api.warehouse_tables(session)})
+    q = SavedQuery(
+        name=body.name,
+        sql=body.sql,
+        chart=body.chart,
+        owner_id=principal.id,
+        agency_code=principal.agency_code,
+    )
+    session.add(q)
+    session.flush()
+    audit.record(session, "data.query.save", object_type="data_saved_query", object_id=q.id)
+    return {"id": q.id, "name": q.name, "sql": q.sql, "chart": q.chart}
+
+
+@router.post("/api/v1/warehouse/queries/{query_id}/run", tags=["warehouse"])
+def run_saved(session: SessionDep, principal: CurrentPrincipal, query_id: str) -> dict[str, Any]:
+    _analyst(principal)
+    q = session.get(SavedQuery, query_id)
+    if q is None or not (principal.is_platform_admin or q.agency_code == principal.agency_code):
+        raise NotFound("saved_query_not_found", "Saved query {id} not found", id=query_id)
+    return run_query(session, principal, q.sql) | {"chart": q.chart, "name": q.name}
+
+
+@router.get("/api/v1/warehouse/tables/{table}/parquet", tags=["warehouse"])
+def export_parquet(session: SessionDep, principal: CurrentPrincipal, table: str) -> FileResponse:
+    """Export a table to Parquet (personal and sensitive columns only for platform administrators)."""
+    _analyst(principal)
+    from tinhso.kit import audit
+
+    row = warehouse_api.get_table(session, table)
+    cols = [
+        c["name"]
+        for c in row.columns
+        if principal.is_platform_admin or c["classification"] in ("public", "internal")
+    ]
+    out = ingest.reports_dir().parent / "exports"
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / f"{table}.parquet"
+    with warehouse.cursor(warehouse.path_for(session)) as cur:
+        select_list = ", ".join(warehouse.quote(c) for c in cols)
+        cur.execute(
+            f"COPY (SELECT {select_list} FROM {warehouse.quote(table)}) TO '{target.as_posix()}' (FORMAT parquet)"
+        )
+    audit.record(session, "data.warehouse.export", object_type="warehouse", object_id=table)
+    return FileResponse(target, media_type="application/vnd.apache.parquet", filename=f"{table}.parquet")
+
+
+@router.get("/api/v1/data/quality", tags=["data"])
+def quality(session: SessionDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    """Quality scores per entity and per source (latest finished batch of each), with reuse (dùng chung)."""
+    from tinhso.data.quality import scores
+
+    _analyst(principal)
+    return scores(session)

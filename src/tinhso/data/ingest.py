@@ -1,0 +1,460 @@
+"""Warehouse ingestion: stream a file in chunks, standardise and validate every row against its dictionary entity,
+append the accepted rows to the entity's DuckDB table and write the rejected ones to a row-by-row error report.
+
+Standardisation is column-wise: each chunk's column is dictionary-encoded, each *distinct* value goes through the
+kit.vn normaliser once (and is cached across chunks), and the results are mapped back with Arrow — so millions of
+rows cost about as many normaliser calls as there are distinct values. The whole load is one DuckDB transaction:
+a failure leaves the warehouse as it was. Re-running the same file for the same entity and source changes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tinhso.data import dictionary, warehouse, warehouse_api
+from tinhso.data.codelists import codes_of
+from tinhso.data.models import Batch, Entity
+from tinhso.data.readers import Chunk, chunks, detect_format
+from tinhso.data.standardise import Standardiser
+from tinhso.kit import audit
+from tinhso.kit.db import Database, utcnow
+from tinhso.kit.errors import BadRequest
+from tinhso.kit.i18n import gettext
+from tinhso.kit.text import nfc
+from tinhso.kit.vn.result import Check
+from tinhso.settings import get_settings
+
+ARROW_TYPES = {
+    "string": pa.string(),
+    "code": pa.string(),
+    "date": pa.date32(),
+    "integer": pa.int64(),
+    "number": pa.float64(),
+    "boolean": pa.bool_(),
+}
+CACHE_LIMIT = 300_000
+Progress = Callable[[int, int, int], None]  # bytes done, bytes total, rows done
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def reports_dir() -> Path:
+    folder = get_settings().var_dir / "data" / "reports"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def safe_cell(value: Any) -> Any:
+    """Neutralise spreadsheet formulas in exported cells (CSV injection): prefix =, +, -, @, tab, CR with '."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+@dataclass
+class _Counts:
+    total: int = 0
+    accepted: int = 0
+    fixed: int = 0
+    rejected: int = 0
+    cells: int = 0  # non-empty cells
+    valid_cells: int = 0
+    required_cells: int = 0
+    required_filled: int = 0
+    governed_cells: int = 0  # non-empty cells under a rule or code list
+    conforming_cells: int = 0  # ... already in the standard form
+    contradictions: int = 0
+
+
+class Pipeline:
+    """Standardises chunks for one entity version."""
+
+    def __init__(self, session: Session, entity: Entity, today: date | None = None):
+        self.entity = entity
+        self.fields = entity.fields
+        lists = {f["codelist"] for f in entity.fields if f.get("codelist")} | {"communes_2025"}
+        self.std = Standardiser(entity.fields, {c: codes_of(session, c) for c in lists}, today)
+        self.cache: dict[str, dict[str, Check]] = {f["name"]: {} for f in entity.fields}
+        self.counts = _Counts()
+        self.names = {f["name"] for f in entity.fields}
+        self.last_keep: pa.Array = pa.array([], pa.bool_())
+
+    def _check(self, spec: dict[str, Any], value: str) -> Check:
+        cache = self.cache[spec["name"]]
+        found = cache.get(value)
+        if found is None:
+            stripped = nfc(value.strip())
+            found = self.std._check(spec, stripped) if stripped else Check(True, None)
+            if found.ok and stripped != value:
+                found = Check(True, found.value, True, found.rule, found.message, found.params, found.warning)
+            if len(cache) > CACHE_LIMIT:
+                cache.clear()
+            cache[value] = found
+        return found
+
+    def run(self, chunk: Chunk) -> tuple[pa.Table, list[dict[str, Any]]]:
+        """(accepted rows with system columns missing, error report lines)."""
+        table, n = chunk.table, chunk.table.num_rows
+        c = self.counts
+        c.total += n
+        reject = pa.array([False] * n)
+        any_fixed = pa.array([False] * n)
+        out: dict[str, pa.Array] = {}
+        errors: dict[str, tuple[pa.Array, list[Check | None], pa.Array]] = {}
+        for spec in self.fields:
+            name = spec["name"]
+            col = table.column(name).combine_chunks() if n else pa.array([], pa.string())
+            if not isinstance(col, pa.Array):
+                col = pa.array(col, pa.string())
+            col = pc.if_else(pc.equal(pc.utf8_trim_whitespace(col), ""), pa.scalar(None, pa.string()), col)
+            if spec.get("rule") == "commune" and "address" in self.names:
+                # A missing commune is taken from the address (2025 or legacy form), when it is unambiguous.
+                address = table.column("address").combine_chunks()
+                col = pc.if_else(pc.is_null(col), address, col)
+            encoded = pc.dictionary_encode(col)
+            uniques = encoded.dictionary.to_pylist()
+            checks: list[Check | None] = [self._check(spec, u) for u in uniques]
+            values = pa.array([ch.value if ch else None for ch in checks], ARROW_TYPES[spec["type"]])
+            bad = pa.array([not (ch and ch.ok) for ch in checks], pa.bool_())
+            fixed = pa.array([bool(ch and ch.ok and ch.fixed) for ch in checks], pa.bool_())
+            indices = encoded.indices
+            column = values.take(indices)
+            is_null = pc.is_null(col)
+            bad_rows = pc.fill_null(bad.take(indices), False)
+            fixed_rows = pc.fill_null(fixed.take(indices), False)
+            filled = n - int(pc.sum(is_null).as_py() or 0)
+            nbad = int(pc.sum(bad_rows).as_py() or 0)
+            c.cells += filled
+            c.valid_cells += filled - nbad
+            if spec.get("rule") or spec.get("codelist"):
+                c.governed_cells += filled
+                c.conforming_cells += filled - nbad - int(pc.sum(fixed_rows).as_py() or 0)
+            if spec.get("required"):
+                c.required_cells += n
+                c.required_filled += filled
+                missing = is_null
+                bad_rows = pc.or_(bad_rows, missing)
+            reject = pc.or_(reject, bad_rows)
+            any_fixed = pc.or_(any_fixed, fixed_rows)
+            out[name] = column
+            errors[name] = (bad_rows, checks, indices)
+        contradiction = self._contradictions(out, n)
+        if contradiction is not None:
+            c.contradictions += int(pc.sum(contradiction).as_py() or 0)
+            reject = pc.or_(reject, contradiction)
+        keep = pc.invert(reject)
+        self.last_keep = keep
+        accepted = pa.table(out).filter(keep)
+        c.accepted += accepted.num_rows
+        c.rejected += n - accepted.num_rows
+        c.fixed += int(pc.sum(pc.and_(any_fixed, keep)).as_py() or 0)
+        report = self._report(table, chunk, reject, errors, contradiction)
+        return accepted, report
+
+    def _contradictions(self, out: dict[str, pa.Array], n: int) -> pa.Array | None:
+        if not n or not {"personal_id", "birth_date", "sex"} <= set(out):
+            return None
+        pid = out["personal_id"]
+        g = pc.cast(pc.utf8_slice_codeunits(pid, 3, 4), pa.int64(), safe=False)
+        yy = pc.cast(pc.utf8_slice_codeunits(pid, 4, 6), pa.int64(), safe=False)
+        year = pc.add(pc.add(pc.multiply(pc.divide(g, 2), 100), 1900), yy)
+        sex = pc.if_else(pc.equal(pc.bit_wise_and(g, 1), 1), "F", "M")
+        born = out["birth_date"]
+        year_wrong = pc.fill_null(pc.not_equal(year, pc.year(born)), False)
+        sex_wrong = pc.fill_null(pc.not_equal(sex, out["sex"]), False)
+        return pc.or_(year_wrong, sex_wrong)
+
+    def _report(
+        self,
+        table: pa.Table,
+        chunk: Chunk,
+        reject: pa.Array,
+        errors: dict[str, tuple[pa.Array, list[Check | None], pa.Array]],
+        contradiction: pa.Array | None,
+    ) -> list[dict[str, Any]]:
+        lines: list[dict[str, Any]] = []
+        for row, text in chunk.malformed:
+            lines.append(
+                self._line(row, "", text, "row_malformed", "The row does not have the file's columns")
+            )
+            self.counts.total += 1
+            self.counts.rejected += 1
+        rows = pc.indices_nonzero(reject).to_pylist() if table.num_rows else []
+        for i in rows:
+            for spec in self.fields:
+                name = spec["name"]
+                bad_rows, checks, indices = errors[name]
+                if not bad_rows[i].as_py():
+                    continue
+                raw = table.column(name)[i].as_py()
+                idx = indices[i].as_py()
+                check = checks[idx] if idx is not None else None
+                if check is None or check.ok:
+                    lines.append(
+                        self._line(
+                            chunk.rows[i],
+                            name,
+                            raw,
+                            "required",
+                            "Required field {field} is empty",
+                            {"field": name},
+                        )
+                    )
+                else:
+                    lines.append(
+                        self._line(
+                            chunk.rows[i],
+                            name,
+                            raw,
+                            check.rule or "invalid",
+                            check.message or "",
+                            check.params,
+                        )
+                    )
+            if contradiction is not None and contradiction[i].as_py():
+                raw = table.column("personal_id")[i].as_py()
+                lines.append(
+                    self._line(
+                        chunk.rows[i], "personal_id", raw, "personal_id_contradiction",
+                        "The personal identification number does not match the birth year or sex",
+                    )
+                )  # fmt: skip
+        return lines
+
+    @staticmethod
+    def _line(
+        row: int, column: str, value: Any, rule: str, message: str, params: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        params = params or {}
+        return {
+            "row": row,
+            "field": column,
+            "value": value,
+            "rule": rule,
+            "message_vi": gettext(message, "vi", **params),
+            "message_en": gettext(message, "en", **params),
+        }
+
+
+def quality_of(counts: _Counts, duplicates: int) -> dict[str, float | None]:
+    """The batch's quality scores (0-1); see docs/data.md for the definitions."""
+
+    def ratio(a: int, b: int) -> float | None:
+        return round(a / b, 4) if b else None
+
+    scores: dict[str, float | None] = {
+        "dung": ratio(counts.valid_cells, counts.cells),
+        "du": ratio(counts.required_filled, counts.required_cells),
+        "sach": ratio(max(counts.total - duplicates - counts.contradictions, 0), counts.total),
+        "song": 1.0,
+        "thong_nhat": ratio(counts.conforming_cells, counts.governed_cells),
+    }
+    present = [v for v in scores.values() if v is not None]
+    scores["overall"] = round(sum(present) / len(present), 4) if present else None
+    return scores
+
+
+def columns_of(entity: Entity) -> list[dict[str, Any]]:
+    return [
+        {k: f[k] for k in ("name", "type", "classification", "label_vi", "label_en")} for f in entity.fields
+    ]
+
+
+def start_batch(
+    session: Session, path: Path, entity_code: str, source: str, filename: str, principal: Any = None
+) -> tuple[Batch, bool]:
+    """The batch for this file; (existing batch, True) when the same file was already loaded for this source."""
+    if not source or len(source) > 128:
+        raise BadRequest("ingest_source_required", "A source name (up to 128 characters) is required")
+    entity = dictionary.latest(session, entity_code)
+    detect_format(filename)
+    digest = sha256_of(path)
+    done = session.scalars(
+        select(Batch).where(
+            Batch.file_sha256 == digest,
+            Batch.entity_code == entity.code,
+            Batch.source == source,
+            Batch.status == "done",
+        )
+    ).first()
+    if done is not None:
+        return done, True
+    batch = Batch(
+        entity_code=entity.code,
+        entity_version=entity.version,
+        source=source,
+        filename=Path(filename).name[:255],
+        file_sha256=digest,
+        table_name=entity.code,
+        agency_code=getattr(principal, "agency_code", None),
+        created_by=getattr(principal, "id", None),
+        bytes_total=path.stat().st_size,
+        status="running",
+    )
+    session.add(batch)
+    session.flush()
+    return batch, False
+
+
+def run_batch(
+    db: Database,
+    batch_id: str,
+    path: Path,
+    progress: Progress | None = None,
+    chunk_rows: int = 100_000,
+    principal: Any = None,
+) -> Batch:
+    """Load the file of a started batch; commits progress as it goes and the result at the end."""
+    started = time.monotonic()
+    with db.transaction() as session:
+        batch = session.get(Batch, batch_id)
+        assert batch is not None
+        entity = dictionary.latest(session, batch.entity_code, batch.entity_version)
+        session.expunge(entity)
+        pipeline = Pipeline(session, entity)
+        fmt = detect_format(batch.filename)
+        wh_path = warehouse.path_for(session)
+        table, bytes_total, source = batch.table_name, batch.bytes_total, batch.source
+    report_path = reports_dir() / f"{batch_id}.csv"
+    duplicates = 0
+    try:
+        with warehouse.cursor(wh_path) as cur, report_path.open("w", encoding="utf-8-sig", newline="") as rfh:
+            writer = csv.DictWriter(rfh, ["row", "field", "value", "rule", "message_vi", "message_en"])
+            writer.writeheader()
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                warehouse.ensure_table(cur, table, columns_of(entity))
+                cur.execute(f"DELETE FROM {warehouse.quote(table)} WHERE _batch_id = ?", [batch_id])
+                last_commit = 0.0
+                for chunk in chunks(path, fmt, entity.fields, chunk_rows):
+                    accepted, lines = pipeline.run(chunk)
+                    for line in lines:
+                        writer.writerow({k: safe_cell(v) for k, v in line.items()})
+                    if accepted.num_rows:
+                        rows = pa.array(chunk.rows, pa.int64()).filter(pipeline.last_keep)
+                        accepted = accepted.append_column(
+                            "_batch_id", pa.array([batch_id] * accepted.num_rows)
+                        )
+                        accepted = accepted.append_column("_source", pa.array([source] * accepted.num_rows))
+                        accepted = accepted.append_column("_row", rows)
+                        cur.register("incoming", accepted)
+                        cur.execute(
+                            f"INSERT INTO {warehouse.quote(table)} BY NAME "
+                            "SELECT *, now()::TIMESTAMP AS _ingested_at FROM incoming"
+                        )
+                        cur.unregister("incoming")
+                    if progress:
+                        progress(chunk.bytes_done, bytes_total, pipeline.counts.total)
+                    if time.monotonic() - last_commit > 1.0:
+                        _progress(db, batch_id, pipeline.counts, chunk.bytes_done)
+                        last_commit = time.monotonic()
+                key = entity.key_field
+                dup = cur.execute(
+                    f"SELECT count(*) - count(DISTINCT {warehouse.quote(key)}) FROM {warehouse.quote(table)} "
+                    "WHERE _batch_id = ?",
+                    [batch_id],
+                ).fetchone()
+                duplicates = int(dup[0]) if dup else 0
+                total_rows = warehouse.count_rows(cur, table)
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+    except BaseException as exc:
+        with db.transaction() as session:
+            failed = session.get(Batch, batch_id)
+            if failed is not None:
+                failed.status, failed.finished_at = "failed", utcnow()
+                failed.error = str(getattr(exc, "message", None) and exc) or repr(exc)
+                failed.error = failed.error[:2000]
+                audit.record(
+                    session,
+                    "data.batch.fail",
+                    object_type="data_batch",
+                    object_id=batch_id,
+                    outcome="failure",
+                    actor=principal,
+                )
+        raise
+    counts = pipeline.counts
+    try:
+        with db.transaction() as session:
+            batch = session.get(Batch, batch_id)
+            assert batch is not None
+            batch.rows_total, batch.rows_accepted = counts.total, counts.accepted
+            batch.rows_fixed, batch.rows_rejected = counts.fixed, counts.rejected
+            batch.bytes_done, batch.quality = bytes_total, quality_of(counts, duplicates)
+            batch.status, batch.finished_at = "done", utcnow()
+            batch.duration_s = round(time.monotonic() - started, 3)
+            batch.error_report = report_path.name
+            warehouse_api.register_table(
+                session,
+                table,
+                entity.code,
+                entity.name_vi,
+                entity.name_en,
+                columns_of(entity),
+                total_rows,
+                batch.agency_code,
+            )
+            audit.record(
+                session,
+                "data.batch.load",
+                object_type="data_batch",
+                object_id=batch_id,
+                detail={"accepted": counts.accepted, "rejected": counts.rejected, "table": table},
+                actor=principal,
+            )
+            session.expunge(batch)
+    except BaseException:
+        # The platform database refused the result: take the rows back out of the warehouse.
+        with warehouse.cursor(wh_path) as cur:
+            cur.execute(f"DELETE FROM {warehouse.quote(table)} WHERE _batch_id = ?", [batch_id])
+        raise
+    return batch
+
+
+def _progress(db: Database, batch_id: str, counts: _Counts, bytes_done: int) -> None:
+    with db.transaction() as session:
+        batch = session.get(Batch, batch_id)
+        if batch is not None:
+            batch.rows_total, batch.rows_accepted = counts.total, counts.accepted
+            batch.rows_rejected, batch.bytes_done = counts.rejected, bytes_done
+
+
+def ingest_file(
+    db: Database,
+    path: Path,
+    entity_code: str,
+    source: str,
+    principal: Any = None,
+    progress: Progress | None = None,
+    chunk_rows: int = 100_000,
+    filename: str | None = None,
+) -> tuple[Batch, bool]:
+    """Start and run a batch: (batch, reused) — reused when this file was already loaded for this source."""
+    with db.transaction() as session:
+        batch, reused = start_batch(session, path, entity_code, source, filename or path.name, principal)
+        batch_id = batch.id
+        if reused:
+            session.expunge(batch)
+            return batch, True
+    return run_batch(db, batch_id, path, progress, chunk_rows, principal), False

@@ -1,0 +1,52 @@
+"""Data pages: the dictionary, quality scores, uploads and analytics (table + ECharts chart)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from tinhso.data import dictionary
+from tinhso.data.models import CodeList
+from tinhso.kit.deps import ReadSessionDep, SessionDep
+from tinhso.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/du-lieu/tu-dien", response_class=HTMLResponse)
+def dictionary_page(
+    request: Request, session: ReadSessionDep, q: Annotated[str | None, Query(max_length=200)] = None
+) -> HTMLResponse:
+    lists = list(session.query(CodeList).order_by(CodeList.code))
+    return render(
+        request,
+        "data/dictionary.html",
+        {"entities": dictionary.entities(session, q), "q": q or "", "codelists": lists},
+    )
+
+
+@router.get("/du-lieu/tu-dien/{code}", response_class=HTMLResponse)
+def entity_page(request: Request, session: ReadSessionDep, code: str) -> HTMLResponse:
+    entity = dictionary.latest(session, code)
+    return render(
+        request, "data/entity.html", {"entity": entity, "versions": dictionary.versions(session, code)}
+    )
+
+
+@router.get("/du-lieu/chat-luong", response_class=HTMLResponse)
+def quality_page(request: Request, session: SessionDep) -> HTMLResponse:
+    from tinhso.data.quality import scores
+
+    return render(request, "data/quality.html", {"scores": scores(session)})
+
+
+@router.get("/du-lieu/phan-tich", response_class=HTMLResponse)
+def analytics_page(request: Request) -> HTMLResponse:
+    return render(request, "data/analytics.html", {})
+
+
+@router.get("/du-lieu/nap", response_class=HTMLResponse)
+def upload_page(request: Request, session: ReadSessionDep) -> HTMLResponse:
+    return render(request, "data/upload.html", {"entities": dictionary.entities(session)})
