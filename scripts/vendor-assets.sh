@@ -7,3 +7,4 @@ dest=src/tinhso/web/static/vendor
 mkdir -p "$dest"
 cp node_modules/htmx.org/dist/htmx.min.js "$dest/"
 cp node_modules/echarts/dist/echarts.min.js "$dest/"
+cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css "$dest/"

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from tinhso import __version__
@@ -58,7 +63,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,
         openapi_url="/openapi.json",
         redoc_url=None,
     )
@@ -69,18 +74,70 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from tinhso import health
 
     app.include_router(health.router)
+    app.include_router(_docs_router())
     for _, plugin in loaded:
         for router in getattr(plugin, "routers", []):
             app.include_router(router)
         if hasattr(plugin, "subscribe"):
             plugin.subscribe(bus)
+    _clean_operation_ids(app)
     if STATIC_DIR.exists():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # Modules that stream large bodies (gateway, uploads) enforce their own limits.
     exempt = tuple(p for _, plugin in loaded for p in getattr(plugin, "body_limit_exempt", ()))
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, exempt_prefixes=exempt)
-    app.add_middleware(RequestContextMiddleware)
+    # HSTS only where the platform is served over HTTPS (not on a developer's localhost).
+    app.add_middleware(RequestContextMiddleware, hsts=settings.base_url.startswith("https://"))
     return app
+
+
+def _clean_operation_ids(app: FastAPI) -> None:
+    """Operation ids are the handlers' names (not FastAPI's path-derived ones), unique across the document."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # duplicates are renamed below
+            schema = generate()
+        seen: set[str] = set()
+        for path, operations in schema.get("paths", {}).items():
+            for method, operation in operations.items():
+                oid = operation.get("operationId") if isinstance(operation, dict) else None
+                if oid is None:
+                    continue
+                # FastAPI's default id is "<handler><path with _ for punctuation>_<method>": keep the handler.
+                auto_tail = re.sub(r"\W", "_", path) + f"_{method}"
+                if oid.endswith(auto_tail) and len(oid) > len(auto_tail):
+                    oid = oid[: -len(auto_tail)]
+                if oid in seen:
+                    oid = f"{oid}_{method}"
+                if oid in seen:
+                    oid = f"{oid}_{re.sub(r'[^a-z0-9]+', '_', path.lower()).strip('_')}"
+                operation["operationId"] = oid
+                seen.add(oid)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _docs_router() -> APIRouter:
+    """Swagger UI from our own static files: the machines serving the platform may have no internet."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/docs")
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="tinhso — API",
+            swagger_js_url="/static/vendor/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
+
+    return router
 
 
 async def _maybe_await(value: object) -> None:
