@@ -1,0 +1,132 @@
+"""The portal in headless Chromium: sign in through OpenID Connect, language switch, admin form, keyboard use."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from tests.factories import PASSWORD, SKHCN
+from tinhso.identity.auth import SESSION_COOKIE
+from tinhso.identity.models import Person, WebSession
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "Chromium is missing: run `make system-deps` (apt-get install chromium)"
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, live_server: str) -> Iterator[Any]:
+    context = browser.new_context(base_url=live_server, locale="vi-VN")
+    context.set_default_timeout(15_000)
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+def fill_sign_in(page: Any, username: str, password: str = PASSWORD) -> None:
+    page.get_by_label("Tên đăng nhập").fill(username)
+    page.get_by_label("Mật khẩu").fill(password)
+    page.get_by_role("button", name="Đăng nhập").click()
+
+
+def test_sign_in_switch_language_and_sign_out(page: Any, factory: Any, db: Any) -> None:
+    from playwright.sync_api import expect
+
+    factory.person(("official",), username="trinh.duyet", full_name="Trịnh Duyệt Web")
+    page.goto("/")
+    expect(page.locator("html")).to_have_attribute("lang", "vi")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Nền tảng tỉnh số Nghệ An")
+    page.get_by_role("link", name="Đăng nhập").click()
+    expect(page).to_have_url(re.compile(r"/oidc/authorize\?"))
+    fill_sign_in(page, "trinh.duyet")
+    expect(page.locator("[data-user]")).to_have_text("Trịnh Duyệt Web")
+    expect(page).to_have_url(re.compile(r"/$"))
+    session_cookie = next(c for c in page.context.cookies() if c["name"] == SESSION_COOKIE)
+    assert session_cookie["httpOnly"] and session_cookie["sameSite"] == "Lax"
+
+    page.get_by_role("navigation", name="Ngôn ngữ").get_by_role("link", name="English").click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Nghệ An Digital Province Platform")
+    page.get_by_role("link", name="API documentation").wait_for()
+    page.goto("/oidc/authorize?client_id=nobody&response_type=code")  # another page, no ?lang=
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    page.get_by_role("navigation", name="Main menu").get_by_role("link", name="Home").click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("link", name="Sign in")).to_be_visible()
+    with db.transaction(write=False) as s:
+        assert s.get(WebSession, session_cookie["value"]).revoked_at is not None
+
+
+def test_admin_creates_a_person(page: Any, factory: Any, db: Any) -> None:
+    from playwright.sync_api import expect
+
+    factory.person(("platform_admin", "official"), agency=SKHCN, username="quan.tri.web")
+    page.goto("/signin")
+    fill_sign_in(page, "quan.tri.web")
+    page.get_by_role("navigation", name="Trình đơn chính").get_by_role("link", name="Quản trị").click()
+    page.get_by_role("link", name="Người dùng", exact=True).click()
+    page.get_by_role("link", name="Thêm người dùng").click()
+    page.get_by_label("Tên đăng nhập").fill("can.bo.moi")
+    page.get_by_label("Họ và tên").fill("Đặng Văn Mới")
+    page.get_by_label("Thư điện tử").fill("moi@nghean.gov.vn")
+    page.get_by_label("Mã cơ quan").fill("000.00.05.H41")
+    page.get_by_label("Mật khẩu ban đầu").fill("mat-khau-that-dai-1")
+    page.get_by_label("Cán bộ, công chức").check()
+    page.get_by_role("button", name="Tạo mới").click()
+    expect(page.get_by_role("status")).to_have_text("Đã tạo người dùng.")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Đặng Văn Mới")
+    with db.transaction(write=False) as s:
+        person = s.scalar(select(Person).where(Person.username == "can.bo.moi"))
+        assert person is not None and person.agency_code == "000.00.05.H41"
+
+
+def _focused(page: Any) -> dict[str, Any]:
+    return page.evaluate(
+        """() => { const e = document.activeElement; const s = getComputedStyle(e);
+        return {tag: e.tagName, text: (e.innerText || '').trim(), id: e.id, outline: s.outlineStyle,
+                width: parseFloat(s.outlineWidth)}; }"""
+    )
+
+
+def test_keyboard_only_reaches_the_sign_in_form(page: Any, factory: Any) -> None:
+    from playwright.sync_api import expect
+
+    factory.person(("official",), username="ban.phim", full_name="Bàn Phím")
+    page.goto("/")
+    page.keyboard.press("Tab")
+    first = _focused(page)
+    assert first["text"] == "Chuyển đến nội dung chính"  # the skip link comes first, and is visible
+    assert page.get_by_role("link", name="Chuyển đến nội dung chính").is_visible()
+    for _ in range(15):
+        page.keyboard.press("Tab")
+        focused = _focused(page)
+        if focused["text"] == "Đăng nhập":
+            break
+    else:
+        pytest.fail("the sign-in link cannot be reached with the keyboard")
+    assert focused["outline"] != "none" and focused["width"] >= 2  # visible focus
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Tên đăng nhập")).to_be_focused()
+    page.keyboard.type("ban.phim")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.locator("[data-user]")).to_have_text("Bàn Phím")
