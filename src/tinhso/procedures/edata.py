@@ -13,9 +13,11 @@ from tinhso.identity.principal import Principal
 from tinhso.kit import audit
 from tinhso.kit.audit import AuditEntry
 from tinhso.kit.db import utcnow
-from tinhso.kit.errors import Forbidden, NotFound, Unprocessable
+from tinhso.kit.errors import DomainError, Forbidden, NotFound, Unprocessable
 from tinhso.procedures import files
 from tinhso.procedures.models import Attachment, Dossier, EDataDocument
+
+POPULATION_REGISTRY = "citizen"  # the data module's registry of citizens (CSDL dân cư), keyed by personal_id
 
 
 def owner_id(principal: Principal) -> str:
@@ -153,16 +155,21 @@ def prefill(session: Session, principal: Principal, purpose: str) -> tuple[dict[
             warehouse = None
         lookup = getattr(warehouse, "lookup_record", None)
         if lookup is not None:
-            record = lookup(session, "population", "personal_id", person.personal_id, principal, purpose)
+            try:
+                record = lookup(
+                    session, POPULATION_REGISTRY, "personal_id", person.personal_id, principal, purpose
+                )
+            except DomainError:
+                record = None  # registry not set up or not readable: fall back to the identity record
     if record:
         source = "population"
         for ours, theirs in (
             ("applicant_name", "full_name"),
             ("birth_date", "birth_date"),
-            ("address", "permanent_address"),
             ("address", "address"),
+            ("phone", "phone"),
         ):
-            if record.get(theirs) and ours not in values or (ours == "address" and record.get(theirs)):
+            if record.get(theirs):
                 values[ours] = str(record[theirs])
     audit.record(
         session,
