@@ -107,10 +107,10 @@ def _clean_operation_ids(app: FastAPI) -> None:
                 oid = operation.get("operationId") if isinstance(operation, dict) else None
                 if oid is None:
                     continue
-                # FastAPI's default id is "<handler><path with _ for punctuation>_<method>": keep the handler.
-                auto_tail = re.sub(r"\W", "_", path) + f"_{method}"
-                if oid.endswith(auto_tail) and len(oid) > len(auto_tail):
-                    oid = oid[: -len(auto_tail)]
+                # FastAPI's default id is "<handler><path with _ for punctuation>_<a method>": keep the handler.
+                auto = re.fullmatch(r"(.+)" + re.escape(re.sub(r"\W", "_", path)) + r"_[a-z]+", oid)
+                if auto:
+                    oid = auto.group(1)
                 if oid in seen:
                     oid = f"{oid}_{method}"
                 if oid in seen:
