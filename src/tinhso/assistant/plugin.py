@@ -1,0 +1,38 @@
+"""Assistant module hooks: API and pages, the AI register seed, re-indexing on catalog events, KPIs, CLI."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from tinhso.assistant import models as _models  # noqa: F401
+from tinhso.assistant.cli import cli
+from tinhso.assistant.endpoints import router as api_router
+from tinhso.assistant.knowledge import mark_changed
+from tinhso.assistant.pages import router as page_router
+from tinhso.assistant.register import seed_own_systems
+from tinhso.assistant.service import measure_answered_rate, measure_questions
+from tinhso.kit.events import Bus, Event
+
+routers = [api_router, page_router]
+cli_name = "ai"
+measures = {"assistant.questions": measure_questions, "assistant.answered_rate": measure_answered_rate}
+
+__all__ = ["cli", "cli_name", "measures", "routers", "seed", "subscribe"]
+
+
+def seed(session: Session, demo: bool) -> None:
+    seed_own_systems(session)
+
+
+# Dossier traffic does not change what the assistant knows; anything else of the procedures module
+# (catalog import, a procedure published or changed) makes every process rebuild its index.
+NOT_CATALOG = ("procedures.dossier.", "procedures.payment.", "procedures.result.", "procedures.edata.")
+
+
+def _procedures_changed(session: Session, event: Event) -> None:
+    if not event.topic.startswith(NOT_CATALOG):
+        mark_changed(session, f"event {event.topic}")
+
+
+def subscribe(bus: Bus) -> None:
+    bus.subscribe("procedures.*", "assistant.reindex", _procedures_changed)
