@@ -325,3 +325,45 @@ def test_userinfo_needs_an_openid_person_token(client, factory) -> None:  # noqa
     assert refused.status_code == 403 and refused.json()["code"] == "scope_required"
     person = factory.person()
     assert client.get("/oidc/userinfo", headers=person.headers).status_code == 403
+
+
+def test_totp_is_asked_when_enabled(client, db, factory) -> None:  # noqa: ANN001
+    import pyotp
+
+    person = factory.person(("official",), username="totp.user")
+    secret = pyotp.random_base32()
+    with db.transaction() as s:
+        s.execute(update(Person).where(Person.id == person.id).values(totp_secret=secret))
+    client_id, _ = register(db)
+    params = auth_params(client_id, pkce()[1])
+    assert sign_in(client, params, "totp.user").status_code == 401  # right password, no code
+    page = client.get("/oidc/authorize", params=params)
+    csrf = re.search(r'name="login_csrf" value="([^"]+)"', page.text).group(1)
+    answer = client.post(
+        "/oidc/authorize?" + urlencode(params),
+        data={
+            "login_csrf": csrf,
+            "username": "totp.user",
+            "password": PASSWORD,
+            "totp": pyotp.TOTP(secret).now(),
+        },
+        follow_redirects=False,
+    )
+    assert code_from(answer, params["state"])
+
+
+def test_a_signed_in_browser_gets_a_code_without_the_form(client, db, factory) -> None:  # noqa: ANN001
+    from tests.web.portal import sign_in as portal_sign_in
+
+    factory.person(("official",), username="sso.user")
+    client_id, _ = register(db)
+    _, challenge = pkce()
+    no_session = client.get(
+        "/oidc/authorize", params=auth_params(client_id, challenge, prompt="none"), follow_redirects=False
+    )
+    assert parse_qs(urlsplit(no_session.headers["location"]).query)["error"] == ["login_required"]
+    portal_sign_in(client, "sso.user")
+    params = auth_params(client_id, challenge)
+    assert code_from(client.get("/oidc/authorize", params=params, follow_redirects=False), params["state"])
+    forced = client.get("/oidc/authorize", params=auth_params(client_id, challenge, prompt="login"))
+    assert forced.status_code == 200 and 'name="login_csrf"' in forced.text

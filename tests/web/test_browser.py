@@ -130,3 +130,33 @@ def test_keyboard_only_reaches_the_sign_in_form(page: Any, factory: Any) -> None
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
     expect(page.locator("[data-user]")).to_have_text("Bàn Phím")
+
+
+CONTRAST_JS = """() => {
+  const lum = (rgb) => { const [r, g, b] = rgb.match(/[\\d.]+/g).slice(0, 3).map(Number).map(v => v / 255)
+      .map(c => c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4));
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const bg = (el) => { for (let e = el; e; e = e.parentElement) { const c = getComputedStyle(e).backgroundColor;
+      if (c && !c.startsWith('rgba(0, 0, 0, 0)') && c !== 'transparent') return c; } return 'rgb(255, 255, 255)'; };
+  const worst = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    const box = el.getBoundingClientRect();
+    if (!own || box.width === 0 || box.height === 0 || el.closest('.skip-link')) continue;
+    const a = lum(getComputedStyle(el).color), b = lum(bg(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) worst.push([el.tagName, el.textContent.trim().slice(0, 40), ratio.toFixed(2)]);
+  }
+  return worst; }"""
+
+
+def test_text_contrast_meets_wcag_aa(page: Any, factory: Any) -> None:
+    factory.person(("platform_admin", "official"), agency=SKHCN, username="tuong.phan")
+    pages = ["/", "/signin"]
+    for path in pages:
+        page.goto(path)
+        assert page.evaluate(CONTRAST_JS) == [], path
+    fill_sign_in(page, "tuong.phan")
+    for path in ("/admin", "/admin/people/new", "/admin/audit"):
+        page.goto(path)
+        assert page.evaluate(CONTRAST_JS) == [], path

@@ -138,3 +138,19 @@ def test_next_cannot_leave_the_site(client, factory) -> None:  # noqa: ANN001
     factory.person(("official",), username="next.user")
     page = sign_in(client, "next.user", next_path="//evil.example/x")
     assert page.status_code == 200 and page.url.path == "/"
+
+
+def test_cookies_are_secure_outside_localhost(client, monkeypatch) -> None:  # noqa: ANN001
+    from tinhso.settings import get_settings
+
+    monkeypatch.setenv("TINHSO_BASE_URL", "https://tinhso.nghean.gov.vn")
+    get_settings.cache_clear()
+    try:
+        answer = client.get("/signin", follow_redirects=False)
+        assert "secure" in answer.headers["set-cookie"].lower()
+        assert (
+            client.get("/.well-known/openid-configuration").json()["issuer"] == "https://tinhso.nghean.gov.vn"
+        )
+    finally:
+        monkeypatch.delenv("TINHSO_BASE_URL")
+        get_settings.cache_clear()
