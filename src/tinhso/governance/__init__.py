@@ -1,0 +1,1 @@
+"""Governance: registry of information systems, compliance, roadmap, KPIs and the IOC."""

@@ -1,0 +1,687 @@
+"""The KPI framework of section IV.1 of the decision: definitions in five groups and the engine that computes them.
+
+A KPI's formula is a registered Python function over measures (`m("exchange.calls")`); a measure no module
+provides yet makes the KPI "not measured" (never an invented figure), a formula that raises makes it "failed"
+with the reason, and the other KPIs still compute.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tinhso.governance.measures import Measure, registry
+from tinhso.governance.models import KpiDefinition, KpiRun, KpiValue
+from tinhso.kit.db import utcnow
+
+log = logging.getLogger("tinhso.governance.kpi")
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+GROUPS = {
+    "architecture": ("Tuân thủ kiến trúc", "Architecture compliance"),
+    "integration": ("Liên thông và tích hợp", "Interoperability and integration"),
+    "operations": ("Quản trị và vận hành", "Governance and operations"),
+    "security": ("Kỹ thuật và an toàn", "Technology and security"),
+    "results": ("Kết quả triển khai", "Delivery results"),
+}
+
+
+class NotMeasured(Exception):
+    """A measure the formula needs is not provided by any module (yet), or has no value for the scope."""
+
+    def __init__(self, measure_id: str, missing: bool):
+        self.measure_id, self.missing = measure_id, missing
+        super().__init__(measure_id)
+
+
+Formula = Callable[[Callable[[str], float]], float]
+
+
+@dataclass(frozen=True)
+class KpiSpec:
+    code: str
+    group: str
+    name_vi: str
+    name_en: str
+    unit: str  # %, count, ms, s
+    direction: str  # up: higher is better; down: lower is better
+    target: float | None
+    alert: float | None
+    frequency: str  # hourly, daily, monthly
+    formula_text: str
+    measures: tuple[str, ...]
+    fn: Formula
+
+
+def _pct(measure_id: str) -> Formula:
+    return lambda m: m(measure_id) * 100
+
+
+def _raw(measure_id: str) -> Formula:
+    return lambda m: m(measure_id)
+
+
+def _spec(code, group, vi, en, unit, direction, target, alert, freq, measure, fn=None, text=None) -> KpiSpec:  # noqa: ANN001, PLR0913
+    fn = fn or (_pct(measure) if unit == "%" else _raw(measure))
+    text = text or (f"{measure} × 100" if unit == "%" else measure)
+    return KpiSpec(code, group, vi, en, unit, direction, target, alert, freq, text, (measure,), fn)
+
+
+SPECS: list[KpiSpec] = [
+    # Tuân thủ kiến trúc
+    _spec(
+        "arch.systems_compliant",
+        "architecture",
+        "Tỷ lệ HTTT đang vận hành tuân thủ Khung kiến trúc",
+        "Live systems compliant with the framework",
+        "%",
+        "up",
+        90,
+        60,
+        "hourly",
+        "governance.systems_compliant_share",
+    ),
+    _spec(
+        "arch.rule_pass_rate",
+        "architecture",
+        "Tỷ lệ quy tắc tuân thủ đạt",
+        "Compliance rules passed",
+        "%",
+        "up",
+        95,
+        70,
+        "hourly",
+        "governance.rule_pass_rate",
+    ),
+    _spec(
+        "arch.apis_documented",
+        "architecture",
+        "Tỷ lệ API công bố có tài liệu OpenAPI",
+        "Exposed APIs with an OpenAPI document",
+        "%",
+        "up",
+        100,
+        80,
+        "daily",
+        "governance.apis_documented_share",
+    ),
+    _spec(
+        "arch.apis_registered",
+        "architecture",
+        "Tỷ lệ API đã đăng ký trong danh mục dịch vụ",
+        "APIs registered in the service catalogue",
+        "%",
+        "up",
+        100,
+        80,
+        "daily",
+        "exchange.apis_registered_share",
+    ),
+    _spec(
+        "arch.shared_signin",
+        "architecture",
+        "Tỷ lệ HTTT xác thực qua nền tảng định danh dùng chung",
+        "Systems signing in through the shared identity platform",
+        "%",
+        "up",
+        100,
+        80,
+        "daily",
+        "governance.shared_signin_share",
+    ),
+    _spec(
+        "arch.no_duplicate",
+        "architecture",
+        "Tỷ lệ HTTT không trùng lặp nền tảng dùng chung",
+        "Systems not duplicating a shared platform",
+        "%",
+        "up",
+        100,
+        90,
+        "daily",
+        "governance.no_duplicate_share",
+    ),
+    _spec(
+        "arch.dictionary_conformity",
+        "architecture",
+        "Tỷ lệ bản ghi phù hợp Từ điển dữ liệu",
+        "Records conforming to the data dictionary",
+        "%",
+        "up",
+        95,
+        80,
+        "daily",
+        "data.dictionary_conformity",
+    ),
+    # Liên thông và tích hợp
+    _spec(
+        "int.hub_share",
+        "integration",
+        "Tỷ lệ HTTT kết nối qua LGSP",
+        "Systems connected through the LGSP",
+        "%",
+        "up",
+        100,
+        80,
+        "daily",
+        "governance.hub_share",
+    ),
+    _spec(
+        "int.exchange_calls",
+        "integration",
+        "Số lượt trao đổi dữ liệu qua LGSP",
+        "Data exchange calls through the LGSP",
+        "count",
+        "up",
+        None,
+        None,
+        "hourly",
+        "exchange.calls",
+    ),
+    _spec(
+        "int.exchange_error_rate",
+        "integration",
+        "Tỷ lệ lỗi trao đổi dữ liệu",
+        "Exchange error rate",
+        "%",
+        "down",
+        1,
+        5,
+        "hourly",
+        "exchange.error_rate",
+    ),
+    _spec(
+        "int.exchange_p95",
+        "integration",
+        "Thời gian phản hồi p95 qua LGSP",
+        "Exchange p95 latency",
+        "ms",
+        "down",
+        1000,
+        3000,
+        "hourly",
+        "exchange.latency_p95_ms",
+    ),
+    _spec(
+        "int.provider_availability",
+        "integration",
+        "Mức sẵn sàng của các hệ thống cung cấp dịch vụ",
+        "Provider availability",
+        "%",
+        "up",
+        99.5,
+        97,
+        "hourly",
+        "exchange.availability",
+    ),
+    _spec(
+        "int.services",
+        "integration",
+        "Số dịch vụ chia sẻ dữ liệu đã công bố",
+        "Published data-sharing services",
+        "count",
+        "up",
+        None,
+        None,
+        "daily",
+        "exchange.services",
+    ),
+    _spec(
+        "int.open_datasets",
+        "integration",
+        "Số bộ dữ liệu mở đã công bố",
+        "Open datasets published",
+        "count",
+        "up",
+        None,
+        None,
+        "daily",
+        "opendata.datasets",
+    ),
+    _spec(
+        "int.open_downloads",
+        "integration",
+        "Lượt tải dữ liệu mở",
+        "Open-data downloads",
+        "count",
+        "up",
+        None,
+        None,
+        "daily",
+        "opendata.downloads",
+    ),
+    _spec(
+        "int.agencies_connected",
+        "integration",
+        "Tỷ lệ sở, ngành có HTTT kết nối nền tảng",
+        "Departments with a system connected to the platform",
+        "%",
+        "up",
+        100,
+        70,
+        "daily",
+        "identity.agencies_connected_share",
+    ),
+    # Quản trị và vận hành
+    _spec(
+        "ops.roadmap_on_track",
+        "operations",
+        "Tỷ lệ nhiệm vụ lộ trình đúng tiến độ",
+        "Roadmap tasks on track",
+        "%",
+        "up",
+        90,
+        70,
+        "daily",
+        "governance.roadmap_on_track_share",
+    ),
+    _spec(
+        "ops.roadmap_done",
+        "operations",
+        "Tỷ lệ nhiệm vụ lộ trình đã hoàn thành",
+        "Roadmap tasks completed",
+        "%",
+        "up",
+        None,
+        None,
+        "daily",
+        "governance.roadmap_done_share",
+    ),
+    _spec(
+        "ops.roadmap_overdue",
+        "operations",
+        "Số nhiệm vụ lộ trình chậm tiến độ",
+        "Roadmap tasks late",
+        "count",
+        "down",
+        0,
+        10,
+        "daily",
+        "governance.roadmap_overdue",
+    ),
+    _spec(
+        "ops.roadmap_reported",
+        "operations",
+        "Tỷ lệ nhiệm vụ có báo cáo tiến độ trong kỳ",
+        "Roadmap tasks with a progress report in the period",
+        "%",
+        "up",
+        50,
+        10,
+        "monthly",
+        "governance.roadmap_reported_share",
+    ),
+    _spec(
+        "ops.systems_registered",
+        "operations",
+        "Số HTTT đã đăng ký",
+        "Information systems registered",
+        "count",
+        "up",
+        None,
+        None,
+        "daily",
+        "governance.systems_registered",
+    ),
+    _spec(
+        "ops.operational_reporting",
+        "operations",
+        "Tỷ lệ HTTT cung cấp dữ liệu vận hành",
+        "Systems reporting operational data",
+        "%",
+        "up",
+        100,
+        70,
+        "daily",
+        "governance.reporting_share",
+    ),
+    _spec(
+        "ops.event_backlog_age",
+        "operations",
+        "Độ trễ sự kiện chờ phân phối",
+        "Age of the oldest undelivered event",
+        "s",
+        "down",
+        60,
+        600,
+        "hourly",
+        "kit.outbox_oldest_age_seconds",
+    ),
+    # Kỹ thuật và an toàn
+    _spec(
+        "sec.level_approved",
+        "security",
+        "Tỷ lệ HTTT được phê duyệt cấp độ an toàn",
+        "Systems with an approved security level",
+        "%",
+        "up",
+        100,
+        80,
+        "daily",
+        "governance.security_approved_share",
+    ),
+    _spec(
+        "sec.monitored",
+        "security",
+        "Tỷ lệ HTTT cấp độ 3+ được giám sát 4 lớp",
+        "Level 3+ systems monitored at all four layers",
+        "%",
+        "up",
+        100,
+        80,
+        "daily",
+        "governance.monitored_share",
+    ),
+    _spec(
+        "sec.backup_fresh",
+        "security",
+        "Tỷ lệ HTTT có dữ liệu quan trọng được sao lưu đúng hạn",
+        "Systems with important data backed up on time",
+        "%",
+        "up",
+        100,
+        80,
+        "daily",
+        "governance.backup_fresh_share",
+    ),
+    _spec(
+        "sec.failed_signins",
+        "security",
+        "Tỷ lệ đăng nhập thất bại",
+        "Failed sign-ins",
+        "%",
+        "down",
+        5,
+        20,
+        "hourly",
+        "identity.failed_signin_share",
+    ),
+    _spec(
+        "sec.audit_chain",
+        "security",
+        "Tính toàn vẹn chuỗi nhật ký",
+        "Audit chain intact",
+        "%",
+        "up",
+        100,
+        100,
+        "hourly",
+        "audit.chain_intact",
+    ),
+    _spec(
+        "sec.active_credentials",
+        "security",
+        "Số thông tin xác thực hệ thống đang hiệu lực",
+        "Active system credentials",
+        "count",
+        "up",
+        None,
+        None,
+        "daily",
+        "identity.active_credentials",
+    ),
+    _spec(
+        "sec.data_quality",
+        "security",
+        "Điểm chất lượng dữ liệu",
+        "Data quality score",
+        "%",
+        "up",
+        90,
+        70,
+        "daily",
+        "data.quality_score",
+    ),
+    # Kết quả triển khai
+    _spec(
+        "res.dossiers_on_time",
+        "results",
+        "Tỷ lệ hồ sơ TTHC giải quyết đúng hạn",
+        "Dossiers resolved on time",
+        "%",
+        "up",
+        95,
+        85,
+        "daily",
+        "procedures.on_time_rate",
+    ),
+    _spec(
+        "res.dossiers_online",
+        "results",
+        "Tỷ lệ hồ sơ TTHC nộp trực tuyến",
+        "Dossiers submitted online",
+        "%",
+        "up",
+        80,
+        50,
+        "daily",
+        "procedures.online_rate",
+    ),
+    _spec(
+        "res.dossiers_received",
+        "results",
+        "Số hồ sơ TTHC tiếp nhận",
+        "Dossiers received",
+        "count",
+        "up",
+        None,
+        None,
+        "daily",
+        "procedures.dossiers_received",
+    ),
+    _spec(
+        "res.air_stations_reporting",
+        "results",
+        "Tỷ lệ trạm quan trắc gửi số liệu",
+        "Monitoring stations reporting",
+        "%",
+        "up",
+        95,
+        80,
+        "hourly",
+        "environment.stations_reporting_share",
+    ),
+    _spec(
+        "res.env_alerts",
+        "results",
+        "Số cảnh báo trên IOC",
+        "Alerts raised on the IOC",
+        "count",
+        "down",
+        None,
+        None,
+        "hourly",
+        "governance.alerts",
+    ),
+    _spec(
+        "res.assistant_answered",
+        "results",
+        "Tỷ lệ câu hỏi trợ lý ảo trả lời được",
+        "Questions the virtual assistant answered",
+        "%",
+        "up",
+        80,
+        50,
+        "daily",
+        "assistant.answer_rate",
+    ),
+]
+SPECS_BY_CODE = {s.code: s for s in SPECS}
+
+
+def sync_definitions(session: Session) -> int:
+    """Insert or update the KPI definitions table from the specs (reference data)."""
+    for i, spec in enumerate(SPECS):
+        row = session.get(KpiDefinition, spec.code) or KpiDefinition(code=spec.code)
+        row.group, row.name_vi, row.name_en = spec.group, spec.name_vi, spec.name_en
+        row.unit, row.direction, row.target, row.alert_threshold = (
+            spec.unit,
+            spec.direction,
+            spec.target,
+            spec.alert,
+        )
+        row.frequency, row.formula, row.measures, row.ordinal = (
+            spec.frequency,
+            spec.formula_text,
+            list(spec.measures),
+            i,
+        )
+        session.add(row)
+    session.flush()
+    return len(SPECS)
+
+
+def period_of(frequency: str, at: datetime) -> tuple[datetime, datetime]:
+    """The period a value computed at `at` belongs to: the local hour, day or month containing it."""
+    local = at.astimezone(TZ)
+    if frequency == "hourly":
+        start = local.replace(minute=0, second=0, microsecond=0)
+        end = start + timedelta(hours=1)
+    elif frequency == "monthly":
+        start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        end = (start + timedelta(days=32)).replace(day=1)
+    else:
+        start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        end = start + timedelta(days=1)
+    return start, end
+
+
+@dataclass
+class Outcome:
+    code: str
+    value: float | None
+    status: str  # computed, not_measured, failed
+    reason: str | None
+    provenance: dict[str, Any] = field(default_factory=dict)
+    period: tuple[datetime, datetime] | None = None
+
+
+def evaluate(
+    session: Session,
+    spec: KpiSpec,
+    since: datetime,
+    until: datetime,
+    agency: str | None = None,
+    measures: dict[str, Measure] | None = None,
+) -> Outcome:
+    """Compute one KPI for a window (and optionally one agency) without storing it."""
+    measures = measures if measures is not None else registry()
+    used: dict[str, Any] = {}
+
+    def m(measure_id: str) -> float:
+        fn = measures.get(measure_id)
+        if fn is None:
+            raise NotMeasured(measure_id, True)
+        value = fn(session, since, until, agency)
+        used[measure_id] = value
+        if value is None:
+            raise NotMeasured(measure_id, False)
+        return float(value)
+
+    provenance: dict[str, Any] = {"measures": used, "formula": spec.formula_text, "agency": agency}
+    try:
+        with session.begin_nested():  # a failing query must not poison the other KPIs' transaction
+            value = spec.fn(m)
+    except NotMeasured as exc:
+        reason = (
+            f"measure {exc.measure_id} is not provided by any module yet"
+            if exc.missing
+            else f"measure {exc.measure_id} has no value for this scope"
+        )
+        return Outcome(spec.code, None, "not_measured", reason, provenance)
+    except Exception as exc:  # noqa: BLE001 - the KPI shows "failed" with the reason; the others still compute
+        log.warning("KPI %s failed: %s", spec.code, exc)
+        return Outcome(spec.code, None, "failed", f"{type(exc).__name__}: {exc}"[:500], provenance)
+    return Outcome(spec.code, round(float(value), 4), "computed", None, provenance)
+
+
+def run(
+    session: Session,
+    trigger: str = "schedule",
+    at: datetime | None = None,
+    codes: list[str] | None = None,
+    specs: dict[str, KpiSpec] | None = None,
+) -> KpiRun:
+    """Compute every KPI for the period containing `at` and store the values (a re-run replaces them)."""
+    at = at or utcnow()
+    specs = specs or SPECS_BY_CODE
+    measures = registry()
+    definitions = list(session.scalars(select(KpiDefinition).order_by(KpiDefinition.ordinal)))
+    if codes:
+        definitions = [d for d in definitions if d.code in codes]
+    run_row = KpiRun(trigger=trigger, computed_for=at, started_at=utcnow(), period_start=at, period_end=at)
+    session.add(run_row)
+    session.flush()
+    for definition in definitions:
+        start, end = period_of(definition.frequency, at)
+        spec = specs.get(definition.code)
+        if spec is None:
+            outcome = Outcome(definition.code, None, "failed", "no formula is registered for this KPI")
+        else:
+            outcome = evaluate(session, spec, start, min(end, max(at, start)), None, measures)
+        value = session.scalar(
+            select(KpiValue).where(
+                KpiValue.kpi_code == definition.code,
+                KpiValue.period_start == start,
+                KpiValue.period_end == end,
+            )
+        ) or KpiValue(kpi_code=definition.code, period_start=start, period_end=end)
+        value.run_id = run_row.id
+        value.value, value.status, value.reason = outcome.value, outcome.status, outcome.reason
+        value.provenance = outcome.provenance | {"run": run_row.id, "computed_for": at.isoformat()}
+        value.computed_at = utcnow()
+        session.add(value)
+        if outcome.status == "computed":
+            run_row.computed += 1
+        elif outcome.status == "not_measured":
+            run_row.not_measured += 1
+        else:
+            run_row.failed += 1
+    run_row.period_start = min((period_of(d.frequency, at)[0] for d in definitions), default=at)
+    run_row.period_end = max((period_of(d.frequency, at)[1] for d in definitions), default=at)
+    run_row.finished_at = utcnow()
+    session.flush()
+    return run_row
+
+
+def target_status(definition: KpiDefinition, value: float | None) -> str:
+    """met, watch (between target and alert threshold), alert, or unknown."""
+    if value is None or definition.target is None:
+        return "unknown"
+    up = definition.direction == "up"
+    if (value >= definition.target) if up else (value <= definition.target):
+        return "met"
+    if definition.alert_threshold is not None and (
+        (value < definition.alert_threshold) if up else (value > definition.alert_threshold)
+    ):
+        return "alert"
+    return "watch"
+
+
+def latest_values(session: Session) -> dict[str, KpiValue]:
+    """The most recent stored value of each KPI."""
+    rows = session.scalars(select(KpiValue).order_by(KpiValue.kpi_code, KpiValue.period_end.desc()))
+    latest: dict[str, KpiValue] = {}
+    for row in rows:
+        latest.setdefault(row.kpi_code, row)
+    return latest
+
+
+def series(session: Session, code: str, limit: int = 90) -> list[KpiValue]:
+    rows = session.scalars(
+        select(KpiValue).where(KpiValue.kpi_code == code).order_by(KpiValue.period_end.desc()).limit(limit)
+    )
+    return list(reversed(list(rows)))
+
+
+def due(session: Session, now: datetime) -> bool:
+    """Whether the scheduled run is due: no run yet in the current hour."""
+    last = session.scalar(select(KpiRun.computed_for).order_by(KpiRun.computed_for.desc()).limit(1))
+    return last is None or period_of("hourly", last)[0] != period_of("hourly", now)[0]

@@ -1,0 +1,382 @@
+"""Governance pages: the registry and compliance reports, the roadmap and its annual report, and the IOC."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from tinhso.governance import kpi, readmodels, report, service
+from tinhso.governance.compliance import RULES
+from tinhso.governance.kpi import GROUPS
+from tinhso.governance.roadmap import agency_roles, local_today
+from tinhso.governance.schemas import ProgressCreate
+from tinhso.identity.auth import OptionalPrincipal
+from tinhso.identity.models import Agency
+from tinhso.identity.principal import Principal
+from tinhso.kit.db import utcnow
+from tinhso.kit.deps import SessionDep
+from tinhso.kit.errors import DomainError, NotFound, Unauthorized
+from tinhso.kit.i18n import gettext
+from tinhso.reference.models import Commune
+from tinhso.web.templating import language_of, render
+
+router = APIRouter(include_in_schema=False)
+DEFAULT_MEASURE = "governance.alerts"
+
+
+def _error(request: Request, exc: DomainError) -> HTMLResponse:
+    lang = language_of(request)
+    return render(
+        request,
+        "governance/error.html",
+        {"status": exc.status, "code": exc.code, "message": gettext(exc.message, lang, **exc.params)},
+        status_code=exc.status,
+    )
+
+
+def _who(principal: Principal | None) -> Principal:
+    if principal is None:
+        raise Unauthorized("sign_in_required", "Sign in to see this page")
+    service.require_reader(principal)
+    return principal
+
+
+def _agency_names(session) -> dict[str, str]:  # noqa: ANN001
+    return dict(session.execute(select(Agency.code, Agency.name)).tuples().all())
+
+
+@router.get("/governance", response_class=HTMLResponse)
+def governance_home() -> Response:
+    return RedirectResponse("/governance/systems", status_code=303)
+
+
+@router.get("/governance/systems", response_class=HTMLResponse)
+def systems_page(
+    request: Request,
+    session: SessionDep,
+    principal: OptionalPrincipal,
+    agency_code: Annotated[str | None, Query(max_length=32)] = None,
+    status: Annotated[str | None, Query(max_length=16)] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    try:
+        who = _who(principal)
+        status = status if status in ("planned", "building", "live", "retired") else None
+        systems = list(
+            session.scalars(service.systems_statement(session, who, agency_code or None, status, None, q))
+        )
+    except DomainError as exc:
+        return _error(request, exc)
+    names = _agency_names(session)
+    by_agency = Counter(s.agency_code for s in systems)
+    return render(
+        request,
+        "governance/systems.html",
+        {
+            "systems": systems,
+            "names": names,
+            "by_agency": by_agency,
+            "agency_code": agency_code or "",
+            "status": status or "",
+            "q": q or "",
+        },
+    )
+
+
+@router.get("/governance/systems/{system_id}", response_class=HTMLResponse)
+def system_page(
+    request: Request, session: SessionDep, principal: OptionalPrincipal, system_id: str
+) -> Response:
+    try:
+        who = _who(principal)
+        system = service.get_system(session, who, system_id)
+    except DomainError as exc:
+        return _error(request, exc)
+    rep = readmodels.system_report(system, service.results_of(session, [system.id])[system.id])
+    return render(
+        request,
+        "governance/system.html",
+        {
+            "rep": rep,
+            "s": rep.system,
+            "agency_name": _agency_names(session).get(system.agency_code, system.agency_code),
+            "can_edit": service.may_write(who, system.agency_code),
+        },
+    )
+
+
+@router.get("/governance/agencies/{agency_code}", response_class=HTMLResponse)
+def agency_page(
+    request: Request, session: SessionDep, principal: OptionalPrincipal, agency_code: str
+) -> Response:
+    try:
+        who = _who(principal)
+        agency = session.get(Agency, agency_code)
+        scope = service.readable(session, who)
+        if agency is None or (scope is not None and agency_code not in scope):
+            raise NotFound("agency_not_found", "Agency {code} not found", code=agency_code)
+    except DomainError as exc:
+        return _error(request, exc)
+    systems = list(session.scalars(service.systems_statement(session, who, agency_code)))
+    results = service.results_of(session, [s.id for s in systems])
+    rep = readmodels.agency_report(agency_code, [readmodels.system_report(s, results[s.id]) for s in systems])
+    return render(request, "governance/agency.html", {"agency": agency, "rep": rep, "rules": RULES})
+
+
+@router.get("/governance/roadmap", response_class=HTMLResponse)
+def roadmap_page(
+    request: Request,
+    session: SessionDep,
+    principal: OptionalPrincipal,
+    agency_code: Annotated[str | None, Query(max_length=32)] = None,
+    late: Annotated[str | None, Query(max_length=5)] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    try:
+        who = _who(principal)
+        rows = service.tasks(
+            session, who, agency_code or None, None, None, True if late == "1" else None, None, q
+        )
+    except DomainError as exc:
+        return _error(request, exc)
+    now = utcnow()
+    tasks = [readmodels.task_read(t, now) for t in rows]
+    agencies = list(session.scalars(select(Agency).where(Agency.kind != "commune").order_by(Agency.code)))
+    return render(
+        request,
+        "governance/roadmap.html",
+        {
+            "tasks": tasks,
+            "names": _agency_names(session),
+            "agencies": agencies,
+            "agency_code": agency_code or "",
+            "late": late == "1",
+            "q": q or "",
+            "year": local_today(now).year,
+            "late_count": sum(1 for t in tasks if t.late),
+        },
+    )
+
+
+@router.get("/governance/roadmap/report", response_class=HTMLResponse)
+def roadmap_report_page(
+    request: Request,
+    session: SessionDep,
+    principal: OptionalPrincipal,
+    year: Annotated[int | None, Query(ge=2025, le=2035)] = None,
+) -> Response:
+    try:
+        _who(principal)
+    except DomainError as exc:
+        return _error(request, exc)
+    today = local_today(utcnow())
+    rep = report.annual_report(session, year or today.year, today)
+    return render(request, "governance/report.html", {"rep": rep, "totals": rep.totals})
+
+
+@router.get("/governance/roadmap/{code}", response_class=HTMLResponse)
+def task_page(
+    request: Request,
+    session: SessionDep,
+    principal: OptionalPrincipal,
+    code: str,
+    saved: Annotated[str | None, Query(max_length=1)] = None,
+) -> Response:
+    try:
+        who = _who(principal)
+        task = service.get_task(session, who, code)
+    except DomainError as exc:
+        return _error(request, exc)
+    agency = session.get(Agency, who.agency_code) if who.agency_code else None
+    can_report = who.is_platform_admin or (
+        bool(agency_roles(task, agency)) and service.may_write(who, who.agency_code or "")
+    )
+    return render(
+        request,
+        "governance/task.html",
+        {
+            "t": readmodels.task_read(task),
+            "history": service.progress_of(session, task.id),
+            "names": _agency_names(session),
+            "can_report": can_report,
+            "saved": saved == "1",
+            "errors": [],
+        },
+    )
+
+
+@router.post("/governance/roadmap/{code}/progress", response_class=HTMLResponse)
+def task_progress_form(
+    request: Request,
+    session: SessionDep,
+    principal: OptionalPrincipal,
+    code: str,
+    status: Annotated[str, Form(max_length=16)],
+    percent: Annotated[int, Form(ge=0, le=100)],
+    comment: Annotated[str, Form(max_length=4000)] = "",
+    evidence_title: Annotated[str, Form(max_length=255)] = "",
+    evidence_url: Annotated[str, Form(max_length=1000)] = "",
+    form_id: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    try:
+        who = _who(principal)
+        task = service.get_task(session, who, code)
+    except DomainError as exc:
+        return _error(request, exc)
+    evidence = [{"title": evidence_title, "url": evidence_url or None}] if evidence_title else []
+    try:
+        data = ProgressCreate.model_validate(
+            {"status": status, "percent": percent, "comment": comment, "evidence": evidence}
+        )
+    except ValidationError as exc:
+        errors = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        context = {
+            "t": readmodels.task_read(task),
+            "history": service.progress_of(session, task.id),
+            "names": _agency_names(session),
+            "can_report": True,
+            "saved": False,
+            "errors": errors,
+        }
+        return render(request, "governance/task.html", context, status_code=422)
+    try:
+        service.report_progress(session, who, task.id, data, form_id or None)
+    except DomainError as exc:
+        return _error(request, exc)
+    return RedirectResponse(f"/governance/roadmap/{task.code}?saved=1", status_code=303)
+
+
+# --- IOC ------------------------------------------------------------------------------------------
+
+
+def _cards(session, lang: str) -> list[dict[str, Any]]:  # noqa: ANN001
+    groups: list[dict[str, Any]] = []
+    reads = readmodels.kpi_reads(session, lang)
+    for code, (vi, en) in GROUPS.items():
+        items = []
+        for k in reads:
+            if k.group != code:
+                continue
+            points = [p.value for p in kpi.series(session, k.code, 30)]
+            items.append({"k": k, "spark": json.dumps(points)})
+        groups.append({"code": code, "name": vi if lang == "vi" else en, "items": items})
+    return groups
+
+
+@router.get("/ioc", response_class=HTMLResponse)
+def ioc_page(
+    request: Request,
+    session: SessionDep,
+    principal: OptionalPrincipal,
+    measure: Annotated[str, Query(max_length=128)] = DEFAULT_MEASURE,
+) -> Response:
+    try:
+        _who(principal)
+    except DomainError as exc:
+        return _error(request, exc)
+    lang = language_of(request)
+    measures = readmodels.measure_ids()
+    if measure not in measures:
+        measure = DEFAULT_MEASURE
+    return render(
+        request,
+        "governance/ioc.html",
+        {
+            "groups": _cards(session, lang),
+            "measures": measures,
+            "measure": measure,
+            "alerts": service.recent_alerts(session, 15),
+        },
+    )
+
+
+@router.get("/ioc/alerts", response_class=HTMLResponse)
+def ioc_alerts_fragment(
+    request: Request,
+    session: SessionDep,
+    principal: OptionalPrincipal,
+    agency_code: Annotated[str | None, Query(max_length=32)] = None,
+    commune_code: Annotated[str | None, Query(max_length=5)] = None,
+) -> Response:
+    try:
+        _who(principal)
+    except DomainError as exc:
+        return _error(request, exc)
+    alerts = service.recent_alerts(session, 15, agency_code or None, commune_code or None)
+    return render(request, "governance/_alerts.html", {"alerts": alerts})
+
+
+@router.get("/ioc/agency/{agency_code}", response_class=HTMLResponse)
+def ioc_agency(
+    request: Request, session: SessionDep, principal: OptionalPrincipal, agency_code: str
+) -> Response:
+    try:
+        who = _who(principal)
+        agency = session.get(Agency, agency_code)
+        if agency is None:
+            raise NotFound("agency_not_found", "Agency {code} not found", code=agency_code)
+    except DomainError as exc:
+        return _error(request, exc)
+    lang = language_of(request)
+    scope = service.readable(session, who)
+    systems = (
+        list(session.scalars(service.systems_statement(session, who, agency_code)))
+        if scope is None or agency_code in scope
+        else []
+    )
+    tasks = [readmodels.task_read(t) for t in service.tasks(session, who, agency_code, "lead")]
+    return render(
+        request,
+        "governance/ioc_drill.html",
+        {
+            "title": agency.name,
+            "agency": agency,
+            "commune": None,
+            "kpis": [
+                k
+                for k in readmodels.kpi_reads_for_agency(session, agency_code, lang)
+                if k.status == "computed"
+            ],
+            "systems": systems,
+            "tasks": tasks,
+            "alerts": service.recent_alerts(session, 15, agency_code),
+        },
+    )
+
+
+@router.get("/ioc/commune/{commune_code}", response_class=HTMLResponse)
+def ioc_commune(
+    request: Request, session: SessionDep, principal: OptionalPrincipal, commune_code: str
+) -> Response:
+    try:
+        who = _who(principal)
+        commune = session.get(Commune, commune_code)
+        if commune is None:
+            raise NotFound("commune_not_found", "Commune {code} not found", code=commune_code)
+    except DomainError as exc:
+        return _error(request, exc)
+    lang = language_of(request)
+    agency = session.scalar(select(Agency).where(Agency.commune_code == commune_code))
+    kpis = readmodels.kpi_reads_for_agency(session, agency.code, lang) if agency else []
+    tasks = (
+        [readmodels.task_read(t) for t in service.tasks(session, who, agency.code, "lead")] if agency else []
+    )
+    return render(
+        request,
+        "governance/ioc_drill.html",
+        {
+            "title": commune.name,
+            "agency": agency,
+            "commune": commune,
+            "kpis": [k for k in kpis if k.status == "computed"],
+            "systems": [],
+            "tasks": tasks,
+            "alerts": service.recent_alerts(session, 15, None, commune_code),
+        },
+    )

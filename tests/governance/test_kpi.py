@@ -1,0 +1,176 @@
+"""The KPI engine: definitions in five groups, runs from live measures, not-measured and failed KPIs, the API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from tests.factories import SKHCN, TUPHAP
+from tinhso.governance import kpi
+from tinhso.governance import tasks as gtasks
+from tinhso.governance.measures import registry
+from tinhso.governance.models import KpiDefinition, KpiRun, KpiValue, RegisteredSystem
+
+
+def _system(s, code: str, ok: bool) -> None:  # noqa: ANN001
+    from tinhso.governance import compliance
+
+    system = RegisteredSystem(
+        code=code,
+        agency_code=TUPHAP,
+        name=code,
+        layer="application",
+        status="live",
+        integration="lgsp",
+        sign_in="shared_sso" if ok else "own_accounts",
+        security_level=2,
+        security_approved=True,
+        reports_operational_data=True,
+        results=[],
+    )
+    s.add(system)
+    s.flush()
+    compliance.evaluate(s, system, registry())
+
+
+def test_definitions_cover_the_five_groups(db):
+    with db.transaction() as s:
+        defs = list(s.scalars(select(KpiDefinition)))
+    assert len(defs) >= 25
+    assert {d.group for d in defs} == set(kpi.GROUPS)
+    assert all(d.unit and d.direction in ("up", "down") and d.frequency and d.measures for d in defs)
+
+
+def test_run_computes_from_live_data_and_never_invents(db):
+    with db.transaction() as s:
+        _system(s, "A", ok=True)
+        _system(s, "B", ok=False)
+        run = kpi.run(s, trigger="test")
+        values = {v.kpi_code: v for v in s.scalars(select(KpiValue))}
+    assert run.computed >= 10 and run.computed + run.not_measured + run.failed == len(kpi.SPECS)
+    assert values["arch.systems_compliant"].value == 50.0
+    assert values["arch.systems_compliant"].provenance["measures"] == {
+        "governance.systems_compliant_share": 0.5
+    }
+    assert values["sec.audit_chain"].value == 100.0
+    assert values["ops.systems_registered"].value == 2
+    provided = registry()
+    for spec in kpi.SPECS:
+        v = values[spec.code]
+        if any(m not in provided for m in spec.measures):
+            assert v.status == "not_measured" and v.value is None and "not provided" in v.reason
+    assert (
+        values["arch.apis_documented"].status == "not_measured"
+    )  # no system exposes an API: no share to take
+    assert "no value" in values["arch.apis_documented"].reason
+
+
+def test_a_failing_formula_shows_its_reason_and_the_others_compute(db):
+    broken = kpi.KpiSpec(
+        "arch.systems_compliant",
+        "architecture",
+        "x",
+        "x",
+        "%",
+        "up",
+        90,
+        50,
+        "hourly",
+        "1/0",
+        (),
+        lambda m: 1 / 0,
+    )
+    missing = kpi.KpiSpec(
+        "ops.systems_registered",
+        "operations",
+        "x",
+        "x",
+        "count",
+        "up",
+        None,
+        None,
+        "daily",
+        "m",
+        ("nowhere.measure",),
+        lambda m: m("nowhere.measure"),
+    )
+    specs = dict(kpi.SPECS_BY_CODE) | {broken.code: broken, missing.code: missing}
+    with db.transaction() as s:
+        run = kpi.run(s, trigger="test", specs=specs)
+        values = {v.kpi_code: v for v in s.scalars(select(KpiValue))}
+    assert (
+        values["arch.systems_compliant"].status == "failed"
+        and "ZeroDivisionError" in values["arch.systems_compliant"].reason
+    )
+    assert (
+        values["ops.systems_registered"].status == "not_measured"
+        and "nowhere.measure" in values["ops.systems_registered"].reason
+    )
+    assert values["sec.audit_chain"].status == "computed"
+    assert run.failed == 1
+
+
+def test_rerun_in_the_same_period_replaces_and_series_grow(db):
+    t0 = datetime(2026, 5, 1, 3, tzinfo=UTC)
+    with db.transaction() as s:
+        kpi.run(s, at=t0)
+        kpi.run(s, at=t0 + timedelta(minutes=5))
+        n_same = s.scalar(
+            select(func.count()).select_from(KpiValue).where(KpiValue.kpi_code == "sec.audit_chain")
+        )
+        kpi.run(s, at=t0 + timedelta(hours=2))
+        n_later = s.scalar(
+            select(func.count()).select_from(KpiValue).where(KpiValue.kpi_code == "sec.audit_chain")
+        )
+        daily = s.scalar(
+            select(func.count()).select_from(KpiValue).where(KpiValue.kpi_code == "ops.systems_registered")
+        )
+    assert (n_same, n_later, daily) == (1, 2, 1)
+
+
+def test_schedule_runs_once_an_hour(db):
+    now = datetime(2026, 5, 1, 3, 10, tzinfo=UTC)
+    with db.transaction() as s:
+        assert gtasks.scheduled_run(s, now) is True
+        assert gtasks.scheduled_run(s, now + timedelta(minutes=20)) is False
+        assert gtasks.scheduled_run(s, now + timedelta(hours=1)) is True
+        assert s.scalar(select(func.count()).select_from(KpiRun)) == 2
+
+
+def test_cli_kpi_run(db):
+    from tinhso.governance.cli import cli
+
+    result = CliRunner().invoke(cli, ["kpi-run"])
+    assert result.exit_code == 0, result.output
+    with db.transaction() as s:
+        assert s.scalar(select(KpiRun.trigger)) == "cli"
+
+
+def test_kpi_api(client, factory, db):
+    admin = factory.person(("platform_admin",), agency=SKHCN)
+    leader = factory.person(("leader",), agency="000.00.00.H41")
+    assert client.get("/api/v1/kpis").status_code == 401
+    assert client.get("/api/v1/kpis", headers=factory.citizen().headers).status_code == 403
+    before = client.get("/api/v1/kpis", headers=leader.headers).json()
+    assert all(k["status"] == "not_computed" for k in before)
+    assert client.post("/api/v1/kpis/run", headers=leader.headers).status_code == 403
+    r = client.post("/api/v1/kpis/run", headers=admin.headers)
+    assert r.status_code == 201 and r.json()["computed"] > 0
+    kpis = client.get("/api/v1/kpis", params={"group": "security"}, headers=leader.headers).json()
+    chain = next(k for k in kpis if k["code"] == "sec.audit_chain")
+    assert (
+        chain["value"] == 100
+        and chain["target_status"] == "met"
+        and chain["group_name"] == "Kỹ thuật và an toàn"
+    )
+    series = client.get("/api/v1/kpis/sec.audit_chain/series", headers=leader.headers).json()
+    assert (
+        len(series["points"]) == 1
+        and series["points"][0]["provenance"]["measures"]["audit.chain_intact"] == 1.0
+    )
+    assert client.get("/api/v1/kpis/nope/series", headers=leader.headers).status_code == 404
+    assert client.get("/api/v1/kpis", params={"group": "x"}, headers=leader.headers).status_code == 422
+    csv_text = client.get("/api/v1/kpis/export.csv", headers=leader.headers).text
+    assert csv_text.splitlines()[0].startswith("code,group") and "sec.audit_chain" in csv_text
