@@ -184,3 +184,35 @@ def make_hub(
 @pytest.fixture
 def hub(client: Any, factory: Factory, upstream: Any) -> Hub:
     return make_hub(client, factory, upstream)
+
+
+@dataclass
+class Receiver:
+    """A subscriber's webhook: records what it receives; answers 503 while `failing`."""
+
+    url: str
+    received: list[dict[str, Any]]
+    failing: bool = False
+
+
+def receiver_app(state: Receiver) -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/hook")
+    async def hook(request: Request) -> Response:
+        if state.failing:
+            return Response(status_code=503)
+        state.received.append({"body": await request.body(), "headers": dict(request.headers)})
+        return Response(status_code=204)
+
+    return app
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver("", [])
+    url, server, thread = serve(receiver_app(state))
+    state.url = url + "/hook"
+    yield state
+    server.should_exit = True
+    thread.join(timeout=5)

@@ -1,6 +1,6 @@
 """Federation: calls to services of another instance (e.g. the national hub) travel hub to hub.
 
-The calling hub authenticates itself with a short-lived JWT signed by its Ed25519 hub key (EdDSA), naming
+The calling hub authenticates itself with a short-lived JWT signed by its Ed25519 hub key (JWS alg Ed25519, RFC 9864), naming
 the consumer (`sub`), the issuing instance (`iss`) and the peer (`aud`); the peer knows our public key from
 its own peer configuration. The peer answers with `X-Road-Hub-Signature`, its signature over the request
 hash and status, which the calling hub verifies with the peer's public key: both sides are authenticated.
@@ -66,7 +66,7 @@ def hub_token(db: Database, rt: Runtime, peer: Peer, client: MemberId, message_i
         "jti": new_id(),
         "xrid": message_id,
     }
-    return jwt.encode({"alg": "EdDSA", "kid": kid, "typ": "hub+jwt"}, claims, key)
+    return jwt.encode({"alg": "Ed25519", "kid": kid, "typ": "hub+jwt"}, claims, key, algorithms=["Ed25519"])
 
 
 def verify_hub_token(db: Database, rt: Runtime, token: str, client: MemberId) -> None:
@@ -84,7 +84,7 @@ def verify_hub_token(db: Database, rt: Runtime, token: str, client: MemberId) ->
         )
     try:
         key = OKPKey.import_key(peer.public_key_pem)
-        tok = jwt.decode(token, key, algorithms=["EdDSA"])
+        tok = jwt.decode(token, key, algorithms=["Ed25519"])
     except (JoseError, ValueError) as exc:
         raise GatewayError(
             401, "Client.Unauthorized", "invalid_hub_token", "The hub token is not valid"
@@ -116,7 +116,8 @@ def check_peer_answer(peer: Peer, upstream: httpx.Response, rec: Any) -> None:
     _, _, sig = header.partition(":")
     try:
         key = msglog.load_public(peer.public_key_pem)
-        key.verify(base64.b64decode(sig), f"{rec.request_hash}\n{upstream.status_code}".encode())
+        bound = f"id:{rec.message_id}" if upstream.headers.get("x-road-error") else rec.request_hash
+        key.verify(base64.b64decode(sig), f"{bound}\n{upstream.status_code}".encode())
     except (InvalidSignature, ValueError):
         raise GatewayError(
             502,

@@ -340,6 +340,7 @@ async def gateway(request: Request, rest: str) -> Response:
     request_id = getattr(request.state, "request_id", None)
     raw_path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1").split("?", 1)[0]
     query = request.scope.get("query_string", b"").decode("latin-1")
+    request.state.raw_target = raw_path + (f"?{query}" if query else "")
     client_hdr = request.headers.get("x-road-client", "-")[:200]
     rec = msglog.Record(
         message_id=message_id,
@@ -415,12 +416,19 @@ async def gateway(request: Request, rest: str) -> Response:
         return await exchange(request, db, rt, rec, service, url, client, start)
     except GatewayError as exc:
         rec.status, rec.error_type = exc.status, exc.type
-        return await _finish_error(db, rec, exc, start)
+        return await _finish_error(db, rec, exc, start, request)
 
 
-async def _finish_error(db: Database, rec: msglog.Record, exc: GatewayError, start: float) -> Response:
+async def _finish_error(
+    db: Database, rec: msglog.Record, exc: GatewayError, start: float, request: Request | None = None
+) -> Response:
     rec.duration_ms = (time.perf_counter() - start) * 1000
     response = error_response(exc, rec.message_id, rec.request_id)
+    if request is not None and getattr(request.state, "from_peer", False):
+        # A refusal for a peer hub is signed over the message id (the body may not have been read).
+        response.headers["X-Road-Hub-Signature"] = federation.sign_answer(
+            db, f"id:{rec.message_id}", exc.status
+        )
     rec.response_bytes = len(response.body)
     rec.response_sha256 = hashlib.sha256(response.body).hexdigest()
     try:
@@ -549,7 +557,7 @@ async def exchange(
     rec.request_bytes = seen
     rec.request_sha256 = sha256_req.hexdigest()
     rec.request_hash = request_hash(
-        request.method, rec.path, str(client), rec.message_id, sha512_req.digest()
+        request.method, request.state.raw_target, str(client), rec.message_id, sha512_req.digest()
     )
     if keep and seen <= KEEP_BODY_MAX:
         rec.request_body = bytes(kept_req)

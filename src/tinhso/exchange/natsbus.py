@@ -38,6 +38,16 @@ class _Loop:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def stop(self) -> None:
+        async def cancel_all() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        try:
+            self.run(cancel_all(), timeout=5)
+        except Exception:  # noqa: BLE001 - stopping anyway
+            log.warning("nats loop shutdown incomplete")
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=5)
 

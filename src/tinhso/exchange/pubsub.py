@@ -299,20 +299,22 @@ def deliver_due(db: Database, http: httpx.Client, batch: int = 100) -> int:
             .limit(batch * 4)
         ).all()
     blocked: set[tuple[str, str | None]] = set()
-    due: list[int] = []
+    ok = attempted = 0
     for row in rows:
         lane = (row.subscription_id, row.key)
         if lane in blocked:
             continue
-        if row.key is not None:
-            blocked.add(lane)  # the next event of this key waits for this one
-        if row.next_attempt_at <= now:
-            due.append(row.id)
-        if len(due) >= batch:
+        if row.next_attempt_at > now:
+            if row.key is not None:
+                blocked.add(lane)  # the next event of this key waits for this one
+            continue
+        attempted += 1
+        if _push_one(db, http, row.id):
+            ok += 1
+        elif row.key is not None:
+            blocked.add(lane)
+        if attempted >= batch:
             break
-    ok = 0
-    for delivery_id in due:
-        ok += _push_one(db, http, delivery_id)
     return ok
 
 

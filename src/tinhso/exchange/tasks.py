@@ -41,20 +41,24 @@ def run(stop: threading.Event, db: Database, poll: float = 0.5, probe_seconds: f
                 stop.wait(poll)
 
 
-def nats_fanout(stop: threading.Event, db: Database, url: str | None = None) -> None:
-    """JetStream backend: consume the publish notices and create deliveries, acking after commit."""
-    from tinhso.exchange.natsbus import NatsBus
-
-    bus = NatsBus(url or get_settings().bus_url)
-
+def fanout_handler(db: Database):  # noqa: ANN201 - returns the JetStream message handler
     def handle(msg: dict) -> None:
         with db.transaction() as s:
             pubsub.fan_out(s, msg["payload"]["event_id"])
 
+    return handle
+
+
+def nats_fanout(stop: threading.Event, db: Database, bus: object | None = None) -> None:
+    """JetStream backend: consume the publish notices and create deliveries, acking after commit."""
+    from tinhso.exchange.natsbus import NatsBus
+
+    nats_bus = bus if isinstance(bus, NatsBus) else NatsBus(get_settings().bus_url)
     try:
-        bus.consume("exchange-fanout", "exchange.pubsub.>", handle, stop)
+        nats_bus.consume("exchange-fanout", "exchange.pubsub.>", fanout_handler(db), stop)
     finally:
-        bus.close()
+        if bus is None:
+            nats_bus.close()
 
 
 def start_threads(db: Database, stop: threading.Event) -> list[threading.Thread]:
