@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Annotated, Any
 
 from authlib.oauth2 import OAuth2Error
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from tinhso.identity import repository as repo
@@ -24,6 +25,15 @@ from tinhso.settings import get_settings
 from tinhso.web.templating import language_of, render
 
 router = APIRouter(tags=["oidc"])
+
+
+async def _form(request: Request) -> FormData:
+    return await request.form()
+
+
+# Handlers are sync (run in the thread pool, like the request's session): the form is read by this
+# async dependency so that no database work ever blocks the event loop.
+FormDep = Annotated[FormData, Depends(_form)]
 LOGIN_CSRF_COOKIE = "tinhso_login_csrf"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -122,7 +132,7 @@ def authorize(request: Request, session: SessionDep, db: DatabaseDep) -> Respons
 
 
 @router.post("/oidc/authorize", include_in_schema=False)
-async def authorize_sign_in(request: Request, session: SessionDep, db: DatabaseDep) -> Response:
+def authorize_sign_in(request: Request, session: SessionDep, db: DatabaseDep, form: FormDep) -> Response:
     """The sign-in form: check the person (password, TOTP, lockout), then issue the code."""
     provider = Provider(session, db, origin_of(request))
     oreq = provider.request_from(request, request.query_params.multi_items())
@@ -130,7 +140,6 @@ async def authorize_sign_in(request: Request, session: SessionDep, db: DatabaseD
         grant = provider.get_consent_grant(oreq, end_user=None)
     except OAuth2Error as error:
         return _refusal(request, provider, error)
-    form = await request.form()
     username = str(form.get("username") or "")[:128]
     client_name = grant.request.client.row.name
     sent = str(form.get("login_csrf") or "")
@@ -172,8 +181,7 @@ def _audit_code(session: Any, provider: Provider, person: Person, client_id: str
     operation_id="oidc_token",
     summary="OpenID Connect token endpoint: exchange an authorization code for an access token and id_token",
 )
-async def token(request: Request, session: SessionDep, db: DatabaseDep) -> Response:
-    form = await request.form()
+def token(request: Request, session: SessionDep, db: DatabaseDep, form: FormDep) -> Response:
     provider = Provider(session, db, origin_of(request))
     oreq = provider.request_from(request, [(k, str(v)) for k, v in form.multi_items()])
     response = provider.create_token_response(oreq)
