@@ -70,3 +70,26 @@ def synth_citizens(
 
     truth = write_citizens(out, count, seed, dup_rate, error_rate)
     console.print(f"{count} dòng/rows → {out}; ground truth → {truth}")
+
+
+@cli.command()
+def link(
+    table: Annotated[str, typer.Option(help="Warehouse table of people")] = "citizen",
+    threshold: Annotated[float, typer.Option(help="Match probability for clustering")] = 0.9,
+    truth: Annotated[Path | None, typer.Option(help="Ground-truth CSV from `synth citizens`")] = None,
+) -> None:
+    """Link duplicate people (Splink on DuckDB) into golden records: TABLE_links, TABLE_golden."""
+    from tinhso.data import linkage, warehouse
+    from tinhso.kit.db import get_database
+
+    db = get_database()
+    with console.status("Đang liên kết bản ghi / linking records…"):
+        result = linkage.link_table(db, table, match_threshold=threshold)
+    console.print(result)
+    if truth is not None:
+        path = warehouse.path_for_engine(db.engine)
+        with warehouse.cursor(path) as cur:
+            people = linkage._input(cur, table)
+        with warehouse.cursor(path) as cur:
+            links = cur.sql(f"SELECT * FROM {warehouse.quote(table + '_links')}").to_arrow_table()
+        console.print(linkage.evaluate(people, links, truth))

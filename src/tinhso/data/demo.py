@@ -28,7 +28,12 @@ DEMO_CITIZENS = [
      "address": "Xóm 5, Xã Diễn Châu, Tỉnh Nghệ An"},
 ]  # fmt: skip
 SYSTEM = Principal(
-    kind="system", id="data-demo", name="Demo loader", agency_code=CONGAN, roles=frozenset({"platform_admin"}), scopes=frozenset({"*"})
+    kind="system",
+    id="data-demo",
+    name="Demo loader",
+    agency_code=CONGAN,
+    roles=frozenset({"platform_admin"}),
+    scopes=frozenset({"*"}),
 )
 
 
@@ -39,7 +44,12 @@ def _registry(
     if found is not None:
         return found
     actor = Principal(
-        kind="system", id="data-demo", name="demo", agency_code=agency, roles=frozenset({"platform_admin"}), scopes=frozenset({"*"})
+        kind="system",
+        id="data-demo",
+        name="demo",
+        agency_code=agency,
+        roles=frozenset({"platform_admin"}),
+        scopes=frozenset({"*"}),
     )
     return registries.create_registry(
         session, actor, code, vi, en, entity, shared_with=shared, agency_code=agency
@@ -61,7 +71,8 @@ def load_file_rows(
         id="data-demo",
         name="demo",
         agency_code=registry.agency_code,
-        roles=frozenset({"platform_admin"}), scopes=frozenset({"*"}),
+        roles=frozenset({"platform_admin"}),
+        scopes=frozenset({"*"}),
     )
     added = 0
     for chunk in chunks(path, "csv", entity.fields, 5000):

@@ -690,6 +690,23 @@ def export_parquet(session: SessionDep, principal: CurrentPrincipal, table: str)
     return FileResponse(target, media_type="application/vnd.apache.parquet", filename=f"{table}.parquet")
 
 
+class LinkageRequest(BaseModel):
+    table: str = Field(default="citizen", max_length=63)
+    threshold: float = Field(default=0.9, ge=0.5, le=0.999)
+
+
+@router.post("/api/v1/warehouse/linkage", tags=["warehouse"])
+async def run_linkage(db: DatabaseDep, principal: CurrentPrincipal, body: LinkageRequest) -> dict[str, Any]:
+    """Link duplicate people of a warehouse table into golden records (platform administrators)."""
+    from fastapi.concurrency import run_in_threadpool
+
+    from tinhso.data import linkage
+
+    if not principal.is_platform_admin:
+        raise Forbidden("linkage_admin_only", "Only platform administrators may run record linkage")
+    return await run_in_threadpool(linkage.link_table, db, body.table, principal, body.threshold)
+
+
 @router.get("/api/v1/data/quality", tags=["data"])
 def quality(session: SessionDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Quality scores per entity and per source (latest finished batch of each), with reuse (dùng chung)."""

@@ -129,8 +129,8 @@ def ensure_table(cur: duckdb.DuckDBPyConnection, name: str, columns: list[dict[s
 
 
 def count_rows(cur: duckdb.DuckDBPyConnection, name: str) -> int:
-    row = cur.execute(f"SELECT count(*) FROM {quote(name)}").fetchone()
-    return int(row[0]) if row else 0
+    rows = cur.execute(f"SELECT count(*) FROM {quote(name)}").fetchall()
+    return int(rows[0][0]) if rows else 0
 
 
 def replace_table(path: Path, name: str, columns: list[dict[str, Any]], rows: list[dict[str, Any]]) -> int:
