@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from tests.factories import CONGAN, SKHCN, TUPHAP
 from tinhso.governance import compliance
+from tinhso.governance.measures import registry
 from tinhso.governance.models import ComplianceResult, RegisteredSystem
 from tinhso.kit.audit import AuditEntry
 from tinhso.kit.events import OutboxEvent
@@ -55,7 +56,13 @@ def test_agency_admin_registers_and_gets_explained_verdicts(client, factory, db)
     assert report["system"]["agency_code"] == TUPHAP
     assert len(report["results"]) == len(compliance.RULES)
     v = verdicts(report)
-    assert v["KT-02"] == "pass" and v["KT-06"] == "pass" and v["KT-07"] == "pass" and v["KT-08"] == "pass"
+    assert v["KT-06"] == "pass" and v["KT-07"] == "pass" and v["KT-08"] == "pass"
+    kt02 = next(x for x in report["results"] if x["rule_code"] == "KT-02")
+    if "exchange.published_services" in registry():  # live evidence: the agency publishes nothing on the LGSP
+        assert kt02["verdict"] == "fail" and kt02["source"] == "live"
+        assert kt02["evidence_data"]["exchange.published_services"] == 0
+    else:
+        assert kt02["verdict"] == "pass"
     assert v["KT-04"] == "not_applicable"
     first = report["results"][0]
     assert "Quyết định" not in first["quote"] or first["quote"]
@@ -219,8 +226,8 @@ def test_systems_with_write_scope_register_for_their_agency(client, factory):
 
 def test_agency_report_and_rules(client, factory):
     admin = factory.person(("agency_admin",), agency=TUPHAP)
-    client.post(URL, json=body(), headers=admin.headers)
-    client.post(URL, json=body(code="B", sign_in="own_accounts"), headers=admin.headers)
+    client.post(URL, json=body(services_exposed=[]), headers=admin.headers)
+    client.post(URL, json=body(code="B", sign_in="own_accounts", services_exposed=[]), headers=admin.headers)
     r = client.get(f"/api/v1/governance/agencies/{TUPHAP}/compliance", headers=admin.headers)
     assert r.status_code == 200
     rep = r.json()
@@ -253,7 +260,7 @@ def test_live_measures_feed_the_rules(db, factory):
         assert results["KT-04"].verdict == "warn" and results["KT-04"].source == "declared"
 
         def conformity(session, since, until, agency):  # noqa: ANN001 - the data module's measure signature
-            return 0.9 if agency == TUPHAP else None
+            return 85.0 if agency == TUPHAP else None
 
         def calls(session, since, until, agency):  # noqa: ANN001
             return 0.0
@@ -261,7 +268,7 @@ def test_live_measures_feed_the_rules(db, factory):
         results = {
             r.rule_code: r
             for r in compliance.evaluate(
-                s, system, {"data.dictionary_conformity": conformity, "exchange.calls": calls}
+                s, system, {"data.quality.overall": conformity, "exchange.calls": calls}
             )
         }
         assert results["KT-04"].verdict == "fail" and results["KT-04"].source == "live"

@@ -21,7 +21,7 @@ from tinhso.identity.models import ClientCredential
 from tinhso.kit.db import utcnow
 
 LIVE_WINDOW = timedelta(days=30)
-CONFORMITY_THRESHOLD = 0.95
+CONFORMITY_THRESHOLD = 90.0  # data.quality.overall, 0-100
 
 
 @dataclass
@@ -95,26 +95,30 @@ def _apis(s: RegisteredSystem, ctx: Context) -> Finding:
         return Finding("not_applicable", "The system exposes no API")
     missing = [x.get("code", "?") for x in s.services_exposed if not x.get("openapi_url")]
     data: dict[str, Any] = {"missing": missing}
-    share = ctx.measure("exchange.apis_registered_share", s.agency_code)
-    if share is not None:
-        data["exchange.apis_registered_share"] = share
+    published = ctx.measure("exchange.published_services", s.agency_code)
+    if published is not None:
+        data["exchange.published_services"] = published
     if missing:
         return Finding(
             "fail", "APIs without an OpenAPI document: {apis}", {"apis": ", ".join(missing)}, "declared", data
         )
-    if share is not None and share < 1:
+    if published is not None and published == 0 and s.status == "live":
         return Finding(
-            "fail",
-            "Only {pct}% of the agency's APIs are registered in the catalogue",
-            {"pct": round(share * 100)},
-            "live",
+            "fail", "The agency has no service published in the exchange catalogue", source="live", data=data
+        )
+    if published is not None:
+        return Finding(
+            "pass",
+            "All {n} exposed APIs have an OpenAPI document; the agency publishes {p} services in the catalogue",
+            {"n": len(s.services_exposed), "p": int(published)},
+            "mixed",
             data,
         )
     return Finding(
         "pass",
         "All {n} exposed APIs have an OpenAPI document",
         {"n": len(s.services_exposed)},
-        "mixed" if share is not None else "declared",
+        "declared",
         data,
     )
 
@@ -160,27 +164,29 @@ def _signin(s: RegisteredSystem, ctx: Context) -> Finding:
 def _dictionary(s: RegisteredSystem, ctx: Context) -> Finding:
     if not s.entities_mastered:
         return Finding("not_applicable", "The system masters no shared data entity")
-    value = ctx.measure("data.dictionary_conformity", s.agency_code)
+    score = ctx.measure(
+        "data.quality.overall", s.agency_code
+    )  # 0-100, batches checked against the dictionary
     entities = ", ".join(str(e) for e in s.entities_mastered)
-    if value is None:
+    if score is None:
         return Finding(
             "warn",
             "Masters {entities}; conformity to the dictionary not measured yet",
             {"entities": entities},
         )
-    data = {"data.dictionary_conformity": value}
-    if value < CONFORMITY_THRESHOLD:
+    data = {"data.quality.overall": score}
+    if score < CONFORMITY_THRESHOLD:
         return Finding(
             "fail",
-            "Only {pct}% of the agency's records conform to the data dictionary",
-            {"pct": round(value * 100, 1)},
+            "The agency's data scores {score}/100 against the dictionary's checks",
+            {"score": round(score, 1)},
             "live",
             data,
         )
     return Finding(
         "pass",
-        "{pct}% of the agency's records conform to the data dictionary",
-        {"pct": round(value * 100, 1)},
+        "The agency's data scores {score}/100 against the dictionary's checks",
+        {"score": round(score, 1)},
         "live",
         data,
     )

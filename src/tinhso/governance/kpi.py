@@ -68,456 +68,94 @@ def _raw(measure_id: str) -> Formula:
     return lambda m: m(measure_id)
 
 
-def _spec(code, group, vi, en, unit, direction, target, alert, freq, measure, fn=None, text=None) -> KpiSpec:  # noqa: ANN001, PLR0913
-    fn = fn or (_pct(measure) if unit == "%" else _raw(measure))
-    text = text or (f"{measure} × 100" if unit == "%" else measure)
+def _spec(
+    code, group, vi, en, unit, direction, target, alert, freq, measure, fn=None, text=None, percent=False
+) -> KpiSpec:  # noqa: ANN001, PLR0913
+    """A KPI over one measure; shares (fractions 0-1) become %, unless the measure is already a percentage."""
+    scale = unit == "%" and not percent
+    fn = fn or (_pct(measure) if scale else _raw(measure))
+    text = text or (f"{measure} × 100" if scale else measure)
     return KpiSpec(code, group, vi, en, unit, direction, target, alert, freq, text, (measure,), fn)
 
 
-SPECS: list[KpiSpec] = [
-    # Tuân thủ kiến trúc
-    _spec(
-        "arch.systems_compliant",
-        "architecture",
-        "Tỷ lệ HTTT đang vận hành tuân thủ Khung kiến trúc",
-        "Live systems compliant with the framework",
-        "%",
-        "up",
-        90,
-        60,
-        "hourly",
-        "governance.systems_compliant_share",
-    ),
-    _spec(
-        "arch.rule_pass_rate",
-        "architecture",
-        "Tỷ lệ quy tắc tuân thủ đạt",
-        "Compliance rules passed",
-        "%",
-        "up",
-        95,
-        70,
-        "hourly",
-        "governance.rule_pass_rate",
-    ),
-    _spec(
-        "arch.apis_documented",
-        "architecture",
-        "Tỷ lệ API công bố có tài liệu OpenAPI",
-        "Exposed APIs with an OpenAPI document",
-        "%",
-        "up",
-        100,
-        80,
-        "daily",
-        "governance.apis_documented_share",
-    ),
-    _spec(
-        "arch.apis_registered",
-        "architecture",
-        "Tỷ lệ API đã đăng ký trong danh mục dịch vụ",
-        "APIs registered in the service catalogue",
-        "%",
-        "up",
-        100,
-        80,
-        "daily",
-        "exchange.apis_registered_share",
-    ),
-    _spec(
-        "arch.shared_signin",
-        "architecture",
-        "Tỷ lệ HTTT xác thực qua nền tảng định danh dùng chung",
-        "Systems signing in through the shared identity platform",
-        "%",
-        "up",
-        100,
-        80,
-        "daily",
-        "governance.shared_signin_share",
-    ),
-    _spec(
-        "arch.no_duplicate",
-        "architecture",
-        "Tỷ lệ HTTT không trùng lặp nền tảng dùng chung",
-        "Systems not duplicating a shared platform",
-        "%",
-        "up",
-        100,
-        90,
-        "daily",
-        "governance.no_duplicate_share",
-    ),
-    _spec(
-        "arch.dictionary_conformity",
-        "architecture",
-        "Tỷ lệ bản ghi phù hợp Từ điển dữ liệu",
-        "Records conforming to the data dictionary",
-        "%",
-        "up",
-        95,
-        80,
-        "daily",
-        "data.dictionary_conformity",
-    ),
-    # Liên thông và tích hợp
-    _spec(
-        "int.hub_share",
-        "integration",
-        "Tỷ lệ HTTT kết nối qua LGSP",
-        "Systems connected through the LGSP",
-        "%",
-        "up",
-        100,
-        80,
-        "daily",
-        "governance.hub_share",
-    ),
-    _spec(
-        "int.exchange_calls",
-        "integration",
-        "Số lượt trao đổi dữ liệu qua LGSP",
-        "Data exchange calls through the LGSP",
-        "count",
-        "up",
-        None,
-        None,
-        "hourly",
-        "exchange.calls",
-    ),
-    _spec(
-        "int.exchange_error_rate",
-        "integration",
-        "Tỷ lệ lỗi trao đổi dữ liệu",
-        "Exchange error rate",
-        "%",
-        "down",
-        1,
-        5,
-        "hourly",
-        "exchange.error_rate",
-    ),
-    _spec(
-        "int.exchange_p95",
-        "integration",
-        "Thời gian phản hồi p95 qua LGSP",
-        "Exchange p95 latency",
-        "ms",
-        "down",
-        1000,
-        3000,
-        "hourly",
-        "exchange.latency_p95_ms",
-    ),
-    _spec(
-        "int.provider_availability",
-        "integration",
-        "Mức sẵn sàng của các hệ thống cung cấp dịch vụ",
-        "Provider availability",
-        "%",
-        "up",
-        99.5,
-        97,
-        "hourly",
-        "exchange.availability",
-    ),
-    _spec(
-        "int.services",
-        "integration",
-        "Số dịch vụ chia sẻ dữ liệu đã công bố",
-        "Published data-sharing services",
-        "count",
-        "up",
-        None,
-        None,
-        "daily",
-        "exchange.services",
-    ),
-    _spec(
-        "int.open_datasets",
-        "integration",
-        "Số bộ dữ liệu mở đã công bố",
-        "Open datasets published",
-        "count",
-        "up",
-        None,
-        None,
-        "daily",
-        "opendata.datasets",
-    ),
-    _spec(
-        "int.open_downloads",
-        "integration",
-        "Lượt tải dữ liệu mở",
-        "Open-data downloads",
-        "count",
-        "up",
-        None,
-        None,
-        "daily",
-        "opendata.downloads",
-    ),
-    _spec(
-        "int.agencies_connected",
-        "integration",
-        "Tỷ lệ sở, ngành có HTTT kết nối nền tảng",
-        "Departments with a system connected to the platform",
-        "%",
-        "up",
-        100,
-        70,
-        "daily",
-        "identity.agencies_connected_share",
-    ),
-    # Quản trị và vận hành
-    _spec(
-        "ops.roadmap_on_track",
-        "operations",
-        "Tỷ lệ nhiệm vụ lộ trình đúng tiến độ",
-        "Roadmap tasks on track",
-        "%",
-        "up",
-        90,
-        70,
-        "daily",
-        "governance.roadmap_on_track_share",
-    ),
-    _spec(
-        "ops.roadmap_done",
-        "operations",
-        "Tỷ lệ nhiệm vụ lộ trình đã hoàn thành",
-        "Roadmap tasks completed",
-        "%",
-        "up",
-        None,
-        None,
-        "daily",
-        "governance.roadmap_done_share",
-    ),
-    _spec(
-        "ops.roadmap_overdue",
-        "operations",
-        "Số nhiệm vụ lộ trình chậm tiến độ",
-        "Roadmap tasks late",
-        "count",
-        "down",
-        0,
-        10,
-        "daily",
-        "governance.roadmap_overdue",
-    ),
-    _spec(
-        "ops.roadmap_reported",
-        "operations",
-        "Tỷ lệ nhiệm vụ có báo cáo tiến độ trong kỳ",
-        "Roadmap tasks with a progress report in the period",
-        "%",
-        "up",
-        50,
-        10,
-        "monthly",
-        "governance.roadmap_reported_share",
-    ),
-    _spec(
-        "ops.systems_registered",
-        "operations",
-        "Số HTTT đã đăng ký",
-        "Information systems registered",
-        "count",
-        "up",
-        None,
-        None,
-        "daily",
-        "governance.systems_registered",
-    ),
-    _spec(
-        "ops.operational_reporting",
-        "operations",
-        "Tỷ lệ HTTT cung cấp dữ liệu vận hành",
-        "Systems reporting operational data",
-        "%",
-        "up",
-        100,
-        70,
-        "daily",
-        "governance.reporting_share",
-    ),
-    _spec(
-        "ops.event_backlog_age",
-        "operations",
-        "Độ trễ sự kiện chờ phân phối",
-        "Age of the oldest undelivered event",
-        "s",
-        "down",
-        60,
-        600,
-        "hourly",
-        "kit.outbox_oldest_age_seconds",
-    ),
-    # Kỹ thuật và an toàn
-    _spec(
-        "sec.level_approved",
-        "security",
-        "Tỷ lệ HTTT được phê duyệt cấp độ an toàn",
-        "Systems with an approved security level",
-        "%",
-        "up",
-        100,
-        80,
-        "daily",
-        "governance.security_approved_share",
-    ),
-    _spec(
-        "sec.monitored",
-        "security",
-        "Tỷ lệ HTTT cấp độ 3+ được giám sát 4 lớp",
-        "Level 3+ systems monitored at all four layers",
-        "%",
-        "up",
-        100,
-        80,
-        "daily",
-        "governance.monitored_share",
-    ),
-    _spec(
-        "sec.backup_fresh",
-        "security",
-        "Tỷ lệ HTTT có dữ liệu quan trọng được sao lưu đúng hạn",
-        "Systems with important data backed up on time",
-        "%",
-        "up",
-        100,
-        80,
-        "daily",
-        "governance.backup_fresh_share",
-    ),
-    _spec(
-        "sec.failed_signins",
-        "security",
-        "Tỷ lệ đăng nhập thất bại",
-        "Failed sign-ins",
-        "%",
-        "down",
-        5,
-        20,
-        "hourly",
-        "identity.failed_signin_share",
-    ),
-    _spec(
-        "sec.audit_chain",
-        "security",
-        "Tính toàn vẹn chuỗi nhật ký",
-        "Audit chain intact",
-        "%",
-        "up",
-        100,
-        100,
-        "hourly",
-        "audit.chain_intact",
-    ),
-    _spec(
-        "sec.active_credentials",
-        "security",
-        "Số thông tin xác thực hệ thống đang hiệu lực",
-        "Active system credentials",
-        "count",
-        "up",
-        None,
-        None,
-        "daily",
-        "identity.active_credentials",
-    ),
-    _spec(
-        "sec.data_quality",
-        "security",
-        "Điểm chất lượng dữ liệu",
-        "Data quality score",
-        "%",
-        "up",
-        90,
-        70,
-        "daily",
-        "data.quality_score",
-    ),
-    # Kết quả triển khai
-    _spec(
-        "res.dossiers_on_time",
-        "results",
-        "Tỷ lệ hồ sơ TTHC giải quyết đúng hạn",
-        "Dossiers resolved on time",
-        "%",
-        "up",
-        95,
-        85,
-        "daily",
-        "procedures.on_time_rate",
-    ),
-    _spec(
-        "res.dossiers_online",
-        "results",
-        "Tỷ lệ hồ sơ TTHC nộp trực tuyến",
-        "Dossiers submitted online",
-        "%",
-        "up",
-        80,
-        50,
-        "daily",
-        "procedures.online_rate",
-    ),
-    _spec(
-        "res.dossiers_received",
-        "results",
-        "Số hồ sơ TTHC tiếp nhận",
-        "Dossiers received",
-        "count",
-        "up",
-        None,
-        None,
-        "daily",
-        "procedures.dossiers_received",
-    ),
-    _spec(
-        "res.air_stations_reporting",
-        "results",
-        "Tỷ lệ trạm quan trắc gửi số liệu",
-        "Monitoring stations reporting",
-        "%",
-        "up",
-        95,
-        80,
-        "hourly",
-        "environment.stations_reporting_share",
-    ),
-    _spec(
-        "res.env_alerts",
-        "results",
-        "Số cảnh báo trên IOC",
-        "Alerts raised on the IOC",
-        "count",
-        "down",
-        None,
-        None,
-        "hourly",
-        "governance.alerts",
-    ),
-    _spec(
-        "res.assistant_answered",
-        "results",
-        "Tỷ lệ câu hỏi trợ lý ảo trả lời được",
-        "Questions the virtual assistant answered",
-        "%",
-        "up",
-        80,
-        50,
-        "daily",
-        "assistant.answer_rate",
-    ),
-]
+# One row per KPI: code | group | name (vi) | name (en) | unit | direction | target | alert threshold |
+# frequency | measure | "percent" when the measure is already a percentage (else shares are fractions 0-1).
+_TABLE = """
+arch.systems_compliant|architecture|Tỷ lệ HTTT đang vận hành tuân thủ Khung kiến trúc|Live systems compliant with the framework|%|up|90|60|hourly|governance.systems_compliant_share|
+arch.rule_pass_rate|architecture|Tỷ lệ quy tắc tuân thủ đạt|Compliance rules passed|%|up|95|70|hourly|governance.rule_pass_rate|
+arch.apis_documented|architecture|Tỷ lệ API công bố có tài liệu OpenAPI|Exposed APIs with an OpenAPI document|%|up|100|80|daily|governance.apis_documented_share|
+arch.shared_signin|architecture|Tỷ lệ HTTT xác thực qua nền tảng định danh dùng chung|Systems signing in through the shared identity platform|%|up|100|80|daily|governance.shared_signin_share|
+arch.no_duplicate|architecture|Tỷ lệ HTTT không trùng lặp nền tảng dùng chung|Systems not duplicating a shared platform|%|up|100|90|daily|governance.no_duplicate_share|
+arch.data_quality|architecture|Điểm chất lượng dữ liệu (đúng, đủ, sạch, sống, thống nhất)|Data quality score of loaded batches|%|up|90|70|daily|data.quality.overall|percent
+int.hub_share|integration|Tỷ lệ HTTT kết nối qua LGSP|Systems connected through the LGSP|%|up|100|80|daily|governance.hub_share|
+int.exchange_calls|integration|Số lượt trao đổi dữ liệu qua LGSP|Data exchange calls through the LGSP|count|up|||hourly|exchange.calls|
+int.exchange_error_rate|integration|Tỷ lệ lỗi trao đổi dữ liệu|Exchange error rate|%|down|1|5|hourly|exchange.error_rate|
+int.exchange_p95|integration|Thời gian phản hồi p95 qua LGSP|Exchange p95 latency|ms|down|1000|3000|hourly|exchange.latency_p95_ms|
+int.provider_availability|integration|Mức sẵn sàng của các hệ thống cung cấp dịch vụ|Provider availability|%|up|99.5|97|hourly|exchange.availability|
+int.services|integration|Số dịch vụ chia sẻ dữ liệu đã công bố|Published data-sharing services|count|up|||daily|exchange.published_services|
+int.data_registries|integration|Số CSDL, danh mục dùng chung trong kho dữ liệu|Shared registries in the data warehouse|count|up|||daily|data.registries|
+int.data_reuse|integration|Mức tái sử dụng dữ liệu|Data reuse (shared registries, warehouse tables, saved queries)|count|up|||daily|data.reuse|
+int.open_datasets|integration|Số bộ dữ liệu mở đã công bố|Open datasets published|count|up|||daily|opendata.datasets|
+int.open_downloads|integration|Lượt tải dữ liệu mở|Open-data downloads|count|up|||daily|opendata.downloads|
+int.open_data_quality|integration|Điểm chất lượng siêu dữ liệu dữ liệu mở|Open-data metadata quality|%|up|80|50|daily|opendata.quality|percent
+int.agencies_connected|integration|Tỷ lệ sở, ngành có HTTT kết nối nền tảng|Departments with a system connected to the platform|%|up|100|70|daily|identity.agencies_connected_share|
+ops.roadmap_on_track|operations|Tỷ lệ nhiệm vụ lộ trình đúng tiến độ|Roadmap tasks on track|%|up|90|70|daily|governance.roadmap_on_track_share|
+ops.roadmap_done|operations|Tỷ lệ nhiệm vụ lộ trình đã hoàn thành|Roadmap tasks completed|%|up|||daily|governance.roadmap_done_share|
+ops.roadmap_overdue|operations|Số nhiệm vụ lộ trình chậm tiến độ|Roadmap tasks late|count|down|0|10|daily|governance.roadmap_overdue|
+ops.roadmap_reported|operations|Tỷ lệ nhiệm vụ có báo cáo tiến độ trong kỳ|Roadmap tasks with a progress report in the period|%|up|50|10|monthly|governance.roadmap_reported_share|
+ops.systems_registered|operations|Số HTTT đã đăng ký|Information systems registered|count|up|||daily|governance.systems_registered|
+ops.operational_reporting|operations|Tỷ lệ HTTT cung cấp dữ liệu vận hành|Systems reporting operational data|%|up|100|70|daily|governance.reporting_share|
+ops.event_backlog_age|operations|Độ trễ sự kiện chờ phân phối|Age of the oldest undelivered event|s|down|60|600|hourly|kit.outbox_oldest_age_seconds|
+ops.ioc_alerts|operations|Số cảnh báo IOC nhận trong ngày|Alerts received by the IOC today|count|down|||daily|governance.alerts|
+sec.level_approved|security|Tỷ lệ HTTT được phê duyệt cấp độ an toàn|Systems with an approved security level|%|up|100|80|daily|governance.security_approved_share|
+sec.monitored|security|Tỷ lệ HTTT cấp độ 3+ được giám sát 4 lớp|Level 3+ systems monitored at all four layers|%|up|100|80|daily|governance.monitored_share|
+sec.backup_fresh|security|Tỷ lệ HTTT có dữ liệu quan trọng được sao lưu đúng hạn|Systems with important data backed up on time|%|up|100|80|daily|governance.backup_fresh_share|
+sec.failed_signins|security|Tỷ lệ đăng nhập thất bại|Failed sign-ins|%|down|5|20|hourly|identity.failed_signin_share|
+sec.audit_chain|security|Tính toàn vẹn chuỗi nhật ký|Audit chain intact|%|up|100|100|hourly|audit.chain_intact|
+sec.active_credentials|security|Số thông tin xác thực hệ thống đang hiệu lực|Active system credentials|count|up|||daily|identity.active_credentials|
+res.dossiers_on_time|results|Tỷ lệ hồ sơ TTHC giải quyết đúng hạn|Dossiers resolved on time|%|up|95|85|daily|procedures.on_time_rate|percent
+res.dossiers_online|results|Tỷ lệ hồ sơ TTHC nộp trực tuyến|Dossiers submitted online|%|up|80|50|daily|procedures.online_rate|percent
+res.satisfaction|results|Mức độ hài lòng của người dân, doanh nghiệp|Citizen and business satisfaction|%|up|90|70|monthly|procedures.satisfaction|percent
+res.stations_online|results|Tỷ lệ trạm quan trắc gửi số liệu|Monitoring stations reporting|%|up|95|80|hourly|environment.stations_online_rate|percent
+res.aqi_good|results|Tỷ lệ ngày chất lượng không khí Tốt|Days with good air quality (VN_AQI 0-50)|%|up|80|50|daily|environment.aqi_good_share|percent
+res.env_open_alerts|results|Số cảnh báo môi trường chưa xử lý|Open environmental alerts|count|down|0|10|hourly|environment.open_alerts|
+res.assistant_answered|results|Tỷ lệ câu hỏi trợ lý ảo trả lời được|Questions the virtual assistant answered|%|up|80|50|daily|assistant.answered_rate|
+res.assistant_questions|results|Số câu hỏi gửi trợ lý ảo|Questions asked to the virtual assistant|count|up|||daily|assistant.questions|
+"""
+
+
+def _parse(table: str) -> list[KpiSpec]:
+    specs = []
+    for line in table.strip().splitlines():
+        code, group, vi, en, unit, direction, target, alert, freq, measure, percent = line.split("|")
+        specs.append(
+            _spec(
+                code,
+                group,
+                vi,
+                en,
+                unit,
+                direction,
+                float(target) if target else None,
+                float(alert) if alert else None,
+                freq,
+                measure,
+                percent=percent == "percent",
+            )
+        )
+    return specs
+
+
+SPECS: list[KpiSpec] = _parse(_TABLE)
 SPECS_BY_CODE = {s.code: s for s in SPECS}
 
 
 def sync_definitions(session: Session) -> int:
-    """Insert or update the KPI definitions table from the specs (reference data)."""
+    """Insert or update the KPI definitions table from the specs (reference data); drop retired KPIs."""
+    known = {spec.code for spec in SPECS}
+    for row in session.scalars(select(KpiDefinition)):
+        if row.code not in known:
+            session.delete(row)
     for i, spec in enumerate(SPECS):
         row = session.get(KpiDefinition, spec.code) or KpiDefinition(code=spec.code)
         row.group, row.name_vi, row.name_en = spec.group, spec.name_vi, spec.name_en
