@@ -159,6 +159,7 @@ def _make(db, code, received, due, finished=None, status="received", **kw):  # n
                 received_at=received,
                 due_at=due,
                 finished_at=finished,
+                synced_at=kw.pop("synced_at", received),
                 **kw,
             )
         )
@@ -199,14 +200,16 @@ def test_index766_on_time_rule_scoring_and_trace(client, factory, db):
     _make(db, "A-5", base, base + 40 * day)  # still open, not yet due at period end
     _make(db, "B-1", base - 60 * day, base - 50 * day)  # carried over, open and overdue
     _make(db, "C-1", base + 40 * day, base + 45 * day)  # next month: not counted
+    _make(db, "A-6", base, base + 5 * day, base + 2 * day, "withdrawn", synced_at=None)
     with db.transaction() as s:
         res = index766.compute(s, "2026-03")[0]
     f = res["indicators"]["2.1"]
-    assert (f["numerator"], f["denominator"], f["rate"]) == (3, 6, 50.0)
-    assert f["points"] == 10.0
+    assert (f["numerator"], f["denominator"], f["rate"]) == (4, 7, 57.14)
+    assert f["points"] == 11.43
+    assert res["indicators"]["1.4"]["rate"] == 83.33  # 5 of the 6 received in March were synced
     online = res["indicators"]["3.3"]
-    assert online["denominator"] == 5 and online["numerator"] == 1 and online["rate"] == 20.0
-    assert online["points"] == 4.8  # 12 × min(1, 0.2 / 0.5)
+    # 1 online of 6 received, times the sync rate 5/6 = 13.89 %; 12 × min(1, 0.1389 / 0.5) points
+    assert online["denominator"] == 6 and online["rate"] == 13.89 and online["points"] == 3.33
     assert res["indicators"]["4.1"]["rate"] == 100.0
     assert res["indicators"]["5.2"]["available"] is False
     assert res["score"] is not None and 0 <= res["score"] <= 100
@@ -247,3 +250,24 @@ def test_measures_for_the_kpi_engine(client, factory, db):
         assert measures["procedures.online_rate"](s, since, until, "000.00.08.H41") is None
         assert measures["procedures.on_time_rate"](s, since, until, None) is None
         assert measures["procedures.satisfaction"](s, since, until, None) is None
+
+
+def test_demo_data_is_meaningful_and_idempotent(db):
+    from tinhso.identity.demo import seed_demo as identity_demo
+    from tinhso.procedures.demo import seed_demo
+
+    with db.transaction() as s:
+        identity_demo(s)
+        seed_demo(s, count=400)
+    with db.transaction() as s:
+        seed_demo(s, count=400)  # a second run adds nothing
+        rows = s.execute(select(Dossier.status, Dossier.channel, Dossier.overdue, Dossier.commune_code)).all()
+        assert len(rows) == 401  # plus the demo citizen's own dossier
+        online = sum(1 for r in rows if r.channel == 2) / len(rows)
+        late = sum(1 for r in rows if r.overdue) / len(rows)
+        assert 0.2 < online < 0.7 and 0.01 < late < 0.3
+        assert len({r.commune_code for r in rows if r.commune_code}) > 50
+        assert len({code for (code,) in s.execute(select(Dossier.code))}) == 401
+        period = utcnow().astimezone(TZ).strftime("%Y-%m")
+        res = index766.compute(s, period, "commune")
+        assert res and all(r["score"] is None or 0 <= r["score"] <= 100 for r in res)

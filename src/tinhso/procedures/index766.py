@@ -376,6 +376,10 @@ def compute(
             )
         else:
             raw["1.1"] = raw["1.2"] = (0.0, 0.0)
+        # 3.3 counts online dossiers "multiplied by the sync rate" (1.4) of the same dossiers.
+        sync_num, sync_den = raw["1.4"]
+        if sync_den:
+            raw["3.3"] = (raw["3.3"][0] * sync_num / sync_den, raw["3.3"][1])
         raw["1.3"] = (float(sum(1 for p in procs if _complete(p))), float(len(procs)))
         raw["3.1"] = (float(len(online)), float(len(procs)))
         raw["3.2"] = (float(len({p.code for p in online} & online_procs[key])), float(len(online)))

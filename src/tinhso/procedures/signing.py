@@ -22,6 +22,7 @@ from cryptography.x509.oid import NameOID
 from tinhso.settings import get_settings
 
 _lock = threading.Lock()
+_cache: dict[str, Signer] = {}
 
 
 @dataclass(frozen=True)
@@ -89,11 +90,16 @@ def signer() -> Signer:
     with _lock:
         if not (folder / "signer.key").exists():
             _generate(folder)
+            _cache.clear()
+        cached = _cache.get(str(folder))
+        if cached is not None:
+            return cached
     ca_cert = x509.load_pem_x509_certificate((folder / "ca.pem").read_bytes())
     cert = x509.load_pem_x509_certificate((folder / "signer.pem").read_bytes())
     key = serialization.load_pem_private_key((folder / "signer.key").read_bytes(), password=None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
-    return Signer(ca_cert, cert, key)
+    _cache[str(folder)] = Signer(ca_cert, cert, key)
+    return _cache[str(folder)]
 
 
 def sign(data: bytes) -> tuple[str, str]:
