@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from tinhso.kit.vn.result import Check
 
@@ -77,6 +78,14 @@ def _capitalise(word: str) -> str:
     return "".join(p[:1].upper() + p[1:] if p not in ("'", "’", "-") else p for p in parts)
 
 
+@lru_cache(maxsize=50_000)
+def _word(word: str, style: str) -> str | None:
+    """One syllable, normalised (names share few distinct syllables, so this is cached)."""
+    if not _ALLOWED.match(word):
+        return None
+    return place_tone(_capitalise(word), style)
+
+
 def normalize_name(value: object, style: str = "old") -> Check:
     """'  nguyễn   thị HOÀ ' -> 'Nguyễn Thị Hòa'."""
     raw = "" if value is None else str(value)
@@ -85,8 +94,9 @@ def normalize_name(value: object, style: str = "old") -> Check:
         return Check.fail("name_empty", "The name is empty")
     out = []
     for word in words:
-        if not _ALLOWED.match(word):
+        normalised = _word(word, style)
+        if normalised is None:
             return Check.fail("name_characters", "The name contains characters that are not letters")
-        out.append(place_tone(_capitalise(word), style))
+        out.append(normalised)
     name = " ".join(out)
     return Check(True, name, name != raw)
