@@ -174,3 +174,28 @@ def test_kpi_api(client, factory, db):
     assert client.get("/api/v1/kpis", params={"group": "x"}, headers=leader.headers).status_code == 422
     csv_text = client.get("/api/v1/kpis/export.csv", headers=leader.headers).text
     assert csv_text.splitlines()[0].startswith("code,group") and "sec.audit_chain" in csv_text
+
+
+def test_crossing_the_alert_threshold_raises_one_ioc_alert(db):
+    from tinhso.governance.models import Alert
+    from tinhso.kit.events import OutboxEvent, wait_until_dispatched
+
+    with db.transaction() as s:
+        _system(s, "B", ok=False)  # 0 % compliant: below the alert threshold (60 %)
+    at = datetime(2026, 5, 1, 3, tzinfo=UTC)
+    with db.transaction() as s:
+        kpi.run(s, at=at)
+        kpi.run(s, at=at + timedelta(minutes=10))  # the same period: no second alert
+        kpi.run(s, at=at + timedelta(hours=1))  # still in alert: no new alert
+        topics = list(
+            s.scalars(select(OutboxEvent.payload).where(OutboxEvent.topic == "governance.kpi.alert"))
+        )
+    assert [t["kpi"] for t in topics].count("arch.systems_compliant") == 1
+    from tinhso.governance import tasks as gt
+    from tinhso.kit.events import bus
+
+    gt.subscribe(bus)
+    wait_until_dispatched(db)
+    with db.transaction() as s:
+        titles = list(s.scalars(select(Alert.title).where(Alert.topic == "governance.kpi.alert")))
+    assert any(t.startswith("Tỷ lệ HTTT đang vận hành tuân thủ") for t in titles)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from tinhso.governance.measures import Measure, registry
 from tinhso.governance.models import KpiDefinition, KpiRun, KpiValue
 from tinhso.kit.db import utcnow
+from tinhso.kit.events import publish
 
 log = logging.getLogger("tinhso.governance.kpi")
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -271,6 +272,30 @@ def run(
                 KpiValue.period_end == end,
             )
         ) or KpiValue(kpi_code=definition.code, period_start=start, period_end=end)
+        previous = session.scalar(
+            select(KpiValue.value)
+            .where(KpiValue.kpi_code == definition.code, KpiValue.period_end <= start)
+            .order_by(KpiValue.period_end.desc())
+            .limit(1)
+        )
+        already = target_status(definition, value.value) == "alert"  # this period's earlier run raised it
+        if target_status(definition, outcome.value) == "alert" and "alert" not in (
+            target_status(definition, previous),
+            "alert" if already else "",
+        ):
+            publish(
+                session,
+                "governance.kpi.alert",
+                {
+                    "kpi": definition.code,
+                    "title": f"{definition.name_vi}: {outcome.value:g} {definition.unit}",
+                    "value": outcome.value,
+                    "target": definition.target,
+                    "alert_threshold": definition.alert_threshold,
+                    "severity": "warning",
+                },
+                key=f"kpi:{definition.code}",
+            )
         value.run_id = run_row.id
         value.value, value.status, value.reason = outcome.value, outcome.status, outcome.reason
         value.provenance = outcome.provenance | {"run": run_row.id, "computed_for": at.isoformat()}
