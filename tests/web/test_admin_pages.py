@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select, update
@@ -217,6 +219,11 @@ def test_audit_log_filter_and_verify(client, db, factory) -> None:  # noqa: ANN0
     page = client.get("/admin/audit", params={"action": "auth."})
     assert page.status_code == 200 and "auth.sign_in" in page.text and "auth.session.start" in page.text
     assert "identity.person" not in page.text
+    today = utcnow().astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).date()
+    same_day = client.get("/admin/audit", params={"since": today.isoformat(), "until": today.isoformat()})
+    assert "auth.sign_in" in same_day.text
+    before = client.get("/admin/audit", params={"until": (today - timedelta(days=1)).isoformat()})
+    assert "auth.sign_in" not in before.text
     token = csrf_of(page.text)
     verified = client.post("/admin/audit/verify", data={"csrf_token": token})
     assert 'data-verify="ok"' in verified.text

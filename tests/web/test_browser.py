@@ -96,6 +96,14 @@ def test_admin_creates_a_person(page: Any, factory: Any, db: Any) -> None:
     with db.transaction(write=False) as s:
         person = s.scalar(select(Person).where(Person.username == "can.bo.moi"))
         assert person is not None and person.agency_code == "000.00.05.H41"
+    # The list filters as one types (htmx), without leaving the page.
+    page.get_by_role("link", name="← Người dùng").click()
+    rows = page.locator("#results tbody tr")
+    expect(rows).to_have_count(2)
+    page.get_by_label("Tìm theo họ tên hoặc tên đăng nhập").press_sequentially("can.bo", delay=30)
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("Đặng Văn Mới")
+    expect(page).to_have_url(re.compile(r"/admin/people\?q=can\.bo"))
 
 
 def _focused(page: Any) -> dict[str, Any]:

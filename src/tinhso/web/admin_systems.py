@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -21,7 +21,7 @@ from tinhso.kit.deps import SessionDep
 from tinhso.kit.errors import DomainError
 from tinhso.kit.pagination import PageDep, paginate
 from tinhso.web.admin import NO_STORE, FormDep, gate, invalid_fields, refusal_text
-from tinhso.web.templating import render
+from tinhso.web.templating import TZ, render
 
 router = APIRouter(include_in_schema=False)
 OUTCOMES = ("success", "failure", "denied", "locked")
@@ -170,11 +170,17 @@ def credential_change(
 
 
 # --- audit log --------------------------------------------------------------------------------------
-def _when(value: str) -> datetime | None:
+def _when(value: str, end_of_day: bool = False) -> datetime | None:
+    """A date typed on screen is a day in Vietnam's time zone; `until` includes that whole day."""
     try:
-        return datetime.fromisoformat(value) if value else None
+        moment = datetime.fromisoformat(value) if value else None
     except ValueError:
         return None
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=TZ)
+    if moment is not None and end_of_day and len(value) == 10:
+        moment += timedelta(days=1)
+    return moment
 
 
 @router.get("/admin/audit")
@@ -194,7 +200,7 @@ def audit_log(request: Request, session: SessionDep, principal: OptionalPrincipa
         object_id=filters["object_id"] or None,
         outcome=filters["outcome"] if filters["outcome"] in OUTCOMES else None,
         since=_when(filters["since"]),
-        until=_when(filters["until"]),
+        until=_when(filters["until"], end_of_day=True),
     )
     rows, total = paginate(session, stmt, page)
     return render(
