@@ -269,15 +269,16 @@ def store(session: Session, rows: list[dict[str, Any]], now: datetime | None = N
         return result
     _flag_steps(session, rows)
     insert = _insert_for(session)
-    for start in range(0, len(rows), 500):
-        chunk = rows[start : start + 500]
-        stmt = (
-            insert(Reading)
-            .values(chunk)
-            .on_conflict_do_nothing(index_elements=["device_id", "parameter", "observed_at"])
-            .returning(Reading.device_id, Reading.parameter, Reading.observed_at)
-        )
-        done = {(d, p, _aware(t)) for d, p, t in session.execute(stmt)}
+    table = Reading.__table__
+    stmt = (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=["device_id", "parameter", "observed_at"])
+        .returning(table.c.device_id, table.c.parameter, table.c.observed_at)
+    )
+    conn = session.connection()
+    for start in range(0, len(rows), 1000):
+        chunk = rows[start : start + 1000]
+        done = {(d, p, _aware(t)) for d, p, t in conn.execute(stmt, chunk)}
         for r in chunk:
             if (r["device_id"], r["parameter"], r["observed_at"]) in done:
                 result.inserted.append(r)
@@ -363,38 +364,31 @@ def recompute_hourly(
                     "suspect": suspect[h],
                 }
             )
-    for start in range(0, len(out), 500):
-        chunk = out[start : start + 500]
-        stmt = insert(HourlyMean).values(chunk)
+    if out:
+        table = HourlyMean.__table__
+        stmt = insert(table)
         stmt = stmt.on_conflict_do_update(
             index_elements=["station_id", "parameter", "hour"],
-            set_={c: getattr(stmt.excluded, c) for c in ("mean", "minimum", "maximum", "count", "suspect")},
+            set_={c: stmt.excluded[c] for c in ("mean", "minimum", "maximum", "count", "suspect")},
         )
-        session.execute(stmt)
+        session.connection().execute(stmt, out)
     return out
 
 
 def _upsert_indices(session: Session, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
     insert = _insert_for(session)
-    for start in range(0, len(rows), 500):
-        chunk = rows[start : start + 500]
-        stmt = insert(IndexValue).values(chunk)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["station_id", "kind", "period_start"],
-            set_={
-                c: getattr(stmt.excluded, c)
-                for c in (
-                    "value",
-                    "dominant",
-                    "reason",
-                    "sub_indices",
-                    "inputs",
-                    "exceedances",
-                    "computed_at",
-                )
-            },
-        )
-        session.execute(stmt)
+    table = IndexValue.__table__
+    stmt = insert(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["station_id", "kind", "period_start"],
+        set_={
+            c: stmt.excluded[c]
+            for c in ("value", "dominant", "reason", "sub_indices", "inputs", "exceedances", "computed_at")
+        },
+    )
+    session.connection().execute(stmt, rows)
 
 
 def _index_row(
