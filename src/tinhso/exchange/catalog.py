@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -49,8 +50,24 @@ def check_openapi(doc: dict[str, Any] | None) -> None:
         ) from exc
 
 
+_OPS_CACHE: dict[tuple[str | None, Any], list[Operation]] = {}
+
+
 def operations(service: Service) -> list[Operation]:
-    doc = service.openapi or {}
+    """The operations of the service's OpenAPI document (cached per service version of the row)."""
+    key = (service.id, service.updated_at)
+    if service.id is not None and key in _OPS_CACHE:
+        return _OPS_CACHE[key]
+    ops = _operations(service.openapi)
+    if service.id is not None:
+        if len(_OPS_CACHE) > 5000:
+            _OPS_CACHE.clear()
+        _OPS_CACHE[key] = ops
+    return ops
+
+
+def _operations(openapi: dict[str, Any] | None) -> list[Operation]:
+    doc = openapi or {}
     ops = []
     for path, item in sorted((doc.get("paths") or {}).items()):
         if not isinstance(item, dict):
@@ -228,6 +245,7 @@ def change_state(session: Session, principal: Principal, service_id: str, data: 
 _SEGMENT = re.compile(r"\{[^/{}]+\}")
 
 
+@functools.lru_cache(maxsize=4096)
 def template_regex(template: str) -> re.Pattern[str]:
     """'/citizens/{id}' → one segment per {param}; '*' one segment; '**' any remainder."""
     if template == "**":

@@ -317,6 +317,27 @@ def check_rights(
 # ---------------------------------------------------------------- the exchange
 
 
+def admit(
+    request: Request, db: Database, rt: rt_mod.Runtime, segments: list[str], rec: msglog.Record
+) -> tuple[MemberId, Target]:
+    """Authenticate the consumer, resolve the service and check the grant (one hop off the event loop)."""
+    client = authenticate(request, db, rt)
+    assert client is not None
+    rec.client = str(client)
+    target = resolve(db, rt, segments)
+    rec.service = target.identifier
+    rec.path = target.path
+    if target.peer is None:
+        service = target.service
+        assert service is not None
+        rec.service_pk, rec.provider_agency_code = service.id, service.agency_code
+        from tinhso.exchange.catalog import operation_of
+
+        rec.operation = operation_of(service, request.method, target.path)
+        check_rights(db, rt, client, service, request.method, target.path)
+    return client, target
+
+
 class _BodyTooLarge(Exception):
     pass
 
@@ -378,21 +399,11 @@ async def gateway(request: Request, rest: str) -> Response:
                 directory.metaservice, db, rt, client, segments, request.query_params
             )
             return JSONResponse(body)
-        client = await run_in_threadpool(authenticate, request, db, rt)
-        assert client is not None
-        rec.client = str(client)
-        target = await run_in_threadpool(resolve, db, rt, segments)
-        rec.service = target.identifier
-        rec.path = target.path
+        client, target = await run_in_threadpool(admit, request, db, rt, segments, rec)
         if target.peer is not None:
             return await federation.forward(request, db, rt, rec, target, client, start)
         service = target.service
         assert service is not None
-        rec.service_pk, rec.provider_agency_code = service.id, service.agency_code
-        from tinhso.exchange.catalog import operation_of
-
-        rec.operation = operation_of(service, request.method, target.path)
-        await run_in_threadpool(check_rights, db, rt, client, service, request.method, target.path)
         wait = rt.limiter.take((str(client), service.id), service.rate_limit_per_minute)
         if wait > 0:
             retry = str(max(1, int(wait + 0.999)))

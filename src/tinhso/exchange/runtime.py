@@ -3,6 +3,7 @@ rate-limit buckets. Nothing here is authoritative: every cache is refilled from 
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import OrderedDict
@@ -97,15 +98,19 @@ class Runtime:
     peers: TTLCache[Any, Any] = field(default_factory=lambda: TTLCache(10.0))
     seen_jti: TTLCache[str, bool] = field(default_factory=lambda: TTLCache(120.0, 100_000))
     limiter: RateLimiter = field(default_factory=RateLimiter)
+    _loop: Any = None
 
     def client(self) -> httpx.AsyncClient:
-        if self.http is None:
+        """The upstream connection pool of the running event loop (one per loop: pools cannot cross loops)."""
+        loop = asyncio.get_running_loop()
+        if self.http is None or self._loop is not loop:
             self.http = httpx.AsyncClient(
                 follow_redirects=False,
                 limits=httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=30),
                 timeout=httpx.Timeout(30.0),
                 trust_env=False,
             )
+            self._loop = loop
         return self.http
 
     def invalidate(self) -> None:
@@ -115,9 +120,9 @@ class Runtime:
         self.peers.clear()
 
     async def aclose(self) -> None:
-        if self.http is not None:
+        if self.http is not None and self._loop is asyncio.get_running_loop():
             await self.http.aclose()
-            self.http = None
+        self.http = None
 
 
 _by_app: dict[int, Runtime] = {}
