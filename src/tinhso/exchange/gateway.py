@@ -389,14 +389,14 @@ async def gateway(request: Request, rest: str) -> Response:
         if segments and segments[0] == "listClients" and len(segments) == 1:
             from tinhso.exchange import directory
 
-            client = await run_in_threadpool(authenticate, request, db, rt, False)
+            await run_in_threadpool(authenticate, request, db, rt, False)
             return JSONResponse(await run_in_threadpool(directory.list_clients, db, rt, request.query_params))
         if len(segments) == 5 and unquote(segments[4]) in METASERVICES:
             from tinhso.exchange import directory
 
-            client = await run_in_threadpool(authenticate, request, db, rt, False)
+            caller = await run_in_threadpool(authenticate, request, db, rt, False)
             body = await run_in_threadpool(
-                directory.metaservice, db, rt, client, segments, request.query_params
+                directory.metaservice, db, rt, caller, segments, request.query_params
             )
             return JSONResponse(body)
         client, target = await run_in_threadpool(admit, request, db, rt, segments, rec)
