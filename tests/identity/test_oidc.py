@@ -367,3 +367,16 @@ def test_a_signed_in_browser_gets_a_code_without_the_form(client, db, factory) -
     assert code_from(client.get("/oidc/authorize", params=params, follow_redirects=False), params["state"])
     forced = client.get("/oidc/authorize", params=auth_params(client_id, challenge, prompt="login"))
     assert forced.status_code == 200 and 'name="login_csrf"' in forced.text
+
+
+def test_plain_http_outside_localhost_is_refused(client, monkeypatch) -> None:  # noqa: ANN001
+    from tinhso.settings import get_settings
+
+    monkeypatch.setenv("TINHSO_BASE_URL", "http://tinhso.example")
+    get_settings.cache_clear()
+    try:
+        answer = client.get("/oidc/authorize", params={"client_id": "tinhso-portal", "response_type": "code"})
+        assert answer.status_code == 400 and answer.json()["code"] == "oidc_insecure_transport"
+    finally:
+        monkeypatch.delenv("TINHSO_BASE_URL")
+        get_settings.cache_clear()

@@ -16,7 +16,13 @@ from typing import Any
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import AuthorizationServer, OAuth2Error
-from authlib.oauth2.rfc6749 import ClientMixin, InvalidGrantError, InvalidRequestError, OAuth2Request
+from authlib.oauth2.rfc6749 import (
+    ClientMixin,
+    InsecureTransportError,
+    InvalidGrantError,
+    InvalidRequestError,
+    OAuth2Request,
+)
 from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant
 from authlib.oauth2.rfc6749.requests import OAuth2Payload
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -36,6 +42,7 @@ from tinhso.identity.principal import Principal
 from tinhso.identity.service import principal_for_person
 from tinhso.kit import audit
 from tinhso.kit.db import Database, utcnow
+from tinhso.kit.errors import BadRequest
 from tinhso.kit.i18n import both
 from tinhso.kit.security import hash_secret, secret_matches
 from tinhso.settings import get_settings
@@ -190,7 +197,13 @@ class _Payload(OAuth2Payload):
 
 class _Request(OAuth2Request):
     def __init__(self, method: str, uri: str, headers: Any, items: Iterable[tuple[str, str]]):
-        super().__init__(method, uri, headers=headers)
+        try:
+            super().__init__(method, uri, headers=headers)
+        except InsecureTransportError as exc:
+            raise BadRequest(
+                "oidc_insecure_transport",
+                "OpenID Connect needs HTTPS: set TINHSO_BASE_URL to an https:// address",
+            ) from exc
         self.payload = _Payload(items)
 
     @property
