@@ -417,3 +417,19 @@ def test_measures_for_the_kpi_engine(client, db):
             )
             is None
         )
+
+
+@needs_catalog
+def test_evaluation_set_figures(db):
+    from tinhso.assistant.evaluation import evaluate_assistant, load_questions
+
+    questions = load_questions()
+    assert len(questions) >= 150
+    assert sum(q["procedure"] is None for q in questions) >= 15
+    with db.transaction(write=False) as session:
+        result = evaluate_assistant(session, questions)
+    assert result["questions"] >= 150
+    assert result["top3"] >= 0.9
+    assert result["top1"] >= 0.85
+    assert result["refusal_recall"] >= 0.9  # out-of-scope questions are declined
+    assert result["facts_match"] == 1.0  # no answer states a number its sources do not

@@ -20,7 +20,7 @@ class AssistantSettings(BaseSettings):
     hotline: str = "1800 1096"  # tổng đài Cổng Dịch vụ công quốc gia; set the province's own hotline
     one_stop_centre: str = "Trung tâm Phục vụ hành chính công tỉnh Nghệ An"
     one_stop_agency_code: str = "000.00.19.H41"
-    min_coverage: float = Field(default=0.6, ge=0, le=1)
+    min_coverage: float = Field(default=0.4, ge=0, le=1)
     min_score: float = Field(default=1.0, ge=0)
     max_question_chars: int = Field(default=1000, ge=10)
     rate_per_minute: int = Field(default=30, ge=1)

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import math
 import re
 import threading
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, Protocol
 
 import bm25s
@@ -197,13 +200,14 @@ SOURCES: list[KnowledgeSource] = [ProcedureSource(), DocumentSource()]
 def analyse(text: str) -> list[str]:
     """Index terms: folded syllables plus folded compound words from Vietnamese segmentation, minus stop words."""
     terms: list[str] = []
-    stop = folded_stopwords()
+    stop = stopwords()
     for word in segment(text):
         lower = word.lower()
-        if lower in stopwords():
+        if lower in stop:
             continue
-        parts = [fold(s) for s in re.findall(r"[^\W_]+", lower)]
-        parts = [p for p in parts if p and p not in stop]
+        # stop words are removed before folding: folded, "họ" (they) would also remove "hộ" (household)
+        parts = [fold(s) for s in re.findall(r"[^\W_]+", lower) if s not in stop]
+        parts = [p for p in parts if p]
         terms.extend(parts)
         if len(parts) > 1:
             terms.append("_".join(parts))
@@ -220,11 +224,19 @@ def folded_stopwords() -> frozenset[str]:
     return _folded_stop
 
 
+@lru_cache(maxsize=1)
+def synonyms() -> dict[str, str]:
+    """Everyday names of procedures (folded) and the catalog's words for them (data/synonyms.json)."""
+    raw = json.loads((Path(__file__).resolve().parent / "data" / "synonyms.json").read_text(encoding="utf-8"))
+    return dict(raw["expansions"])
+
+
 @dataclass
 class Hit:
     passage: Passage
     score: float
     coverage: float  # share of the question's terms found in the passage, weighted by their rarity (IDF)
+    matched: int = 0  # how many distinct syllables of the question the passage contains
 
 
 class KnowledgeIndex:
@@ -244,7 +256,9 @@ class KnowledgeIndex:
                 df[t] = df.get(t, 0) + 1
         n = len(passages)
         self.idf = {t: math.log((n + 1) / (c + 0.5)) for t, c in df.items()}
-        self.unseen_idf = math.log((n + 1) / 0.5)
+        # A word no passage contains is usually the asker's own (names, "nhà vợ", "sinh viên"): it counts
+        # like a typical word rather than like the rarest one.
+        self.unseen_idf = sorted(self.idf.values())[len(self.idf) // 2] if self.idf else 1.0
         self.public_mask = np.array([1.0 if p.audience == "public" else 0.0 for p in passages])
         self.retriever: bm25s.BM25 | None = None
         if passages:
@@ -255,9 +269,12 @@ class KnowledgeIndex:
         return self.restorer.restore(text)
 
     def query_terms(self, question: str) -> tuple[str, list[str]]:
-        """The question with restored diacritics (if typed without), and its index terms."""
+        """The question with restored diacritics (if typed without), and its index terms, with the catalog's
+        names added for everyday words ("sổ đỏ" → "giấy chứng nhận quyền sử dụng đất")."""
         restored = question if has_diacritics(question) else self.restore(question)
-        return restored, analyse(restored)
+        folded = f" {' '.join(re.findall(r'[a-z0-9]+', fold(question)))} "
+        extra = [v for k, v in synonyms().items() if f" {k} " in folded]
+        return restored, analyse(" . ".join([restored, *extra]))
 
     def search(self, terms: list[str], allowed: Any = None, k: int = 5) -> list[Hit]:
         """Top passages for `terms`; `allowed(passage) -> bool` filters what the caller may see."""
@@ -280,7 +297,7 @@ class KnowledgeIndex:
                 continue
             found = wanted & self.term_sets[int(idx)]
             coverage = sum(weight[t] for t in found) / total
-            hits.append(Hit(self.passages[int(idx)], float(score), coverage))
+            hits.append(Hit(self.passages[int(idx)], float(score), coverage, len(found)))
         return hits
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from sqlalchemy.orm import Session
 
 from tinhso.assistant import models as _models  # noqa: F401
@@ -15,9 +17,23 @@ from tinhso.kit.events import Bus, Event
 
 routers = [api_router, page_router]
 cli_name = "ai"
+home_page = "/tro-ly-ao"
 measures = {"assistant.questions": measure_questions, "assistant.answered_rate": measure_answered_rate}
 
-__all__ = ["cli", "cli_name", "measures", "routers", "seed", "subscribe"]
+__all__ = ["cli", "cli_name", "home_page", "measures", "routers", "seed", "startup", "subscribe"]
+
+
+def startup(app: object) -> None:
+    """Warm the language resources in the background so the first question is answered quickly."""
+
+    def warm() -> None:
+        from tinhso.assistant.diacritics import base_counts
+        from tinhso.assistant.textproc import segment
+
+        base_counts()
+        segment("khởi động")
+
+    threading.Thread(target=warm, name="assistant-warmup", daemon=True).start()
 
 
 def seed(session: Session, demo: bool) -> None:

@@ -101,7 +101,8 @@ class Result:
 
 
 def _confident(hit: Hit, settings: AssistantSettings) -> bool:
-    return hit.coverage >= settings.min_coverage and hit.score >= settings.min_score
+    """Enough of the question is in the passage, and more than one word of it (one shared word is chance)."""
+    return hit.coverage >= settings.min_coverage and hit.score >= settings.min_score and hit.matched >= 2
 
 
 def _previous_procedure(session: Session, session_id: str | None, principal: Principal | None) -> str | None:
@@ -147,7 +148,7 @@ def answer_question(
         code = _previous_procedure(session, data.session_id, principal)
         previous = next((p for p in index.passages if p.source == "procedure" and p.ref == code), None)
         if previous is not None:
-            hits = [Hit(previous, settings.min_score, 1.0)]
+            hits = [Hit(previous, settings.min_score, 1.0, 2)]
             top = hits[0]
     if top is None or not _confident(top, settings):
         confidence = top.coverage if top else 0.0
