@@ -126,3 +126,54 @@ def test_progress_form_with_session_and_csrf(client, factory, db, tasks):
     history = client.get("/api/v1/governance/tasks/IV.2.24/progress").json()
     assert len(history) == 1 and history[0]["percent"] == 55
     client.cookies.clear()
+
+
+def test_register_and_edit_a_system_through_the_pages(client, factory, db):
+    admin = factory.person(("agency_admin", "official"), agency=TUPHAP)
+    with db.transaction() as s:
+        web = start_web_session(s, admin.id)
+        sid, csrf = web.id, web.csrf_token
+    client.cookies.set(SESSION_COOKIE, sid)
+    assert client.get("/governance/systems/new").status_code == 200
+    form = {
+        "csrf_token": csrf,
+        "code": "CTS",
+        "name": "Cổng thông tin Sở Tư pháp",
+        "layer": "channel",
+        "status": "live",
+        "security_level": "2",
+        "security_approved": "on",
+        "security_approval_ref": "9/QĐ-STP",
+        "hosting": "provincial_dc",
+        "integration": "lgsp",
+        "sign_in": "shared_sso",
+        "backup_frequency": "none",
+        "services_exposed": "tin-tuc https://stp.nghean.gov.vn/openapi.json\n",
+        "national_platforms": ["vneid"],
+        "reports_operational_data": "on",
+    }
+    r = client.post("/governance/systems/new", data=form, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    system_id = r.headers["location"].rsplit("/", 1)[1]
+    system = client.get(f"/api/v1/governance/systems/{system_id}").json()
+    assert system["services_exposed"] == [
+        {"code": "tin-tuc", "openapi_url": "https://stp.nghean.gov.vn/openapi.json"}
+    ]
+    assert system["national_platforms"] == ["vneid"] and system["security_approved"] is True
+    bad = client.post("/governance/systems/new", data=form | {"code": "x y"})
+    assert bad.status_code == 422 and 'role="alert"' in bad.text
+    dup = client.post("/governance/systems/new", data=form)
+    assert dup.status_code == 409 and "CTS" in dup.text
+    edit = client.get(f"/governance/systems/{system_id}/edit")
+    assert edit.status_code == 200 and "tin-tuc https://stp.nghean.gov.vn/openapi.json" in edit.text
+    changed = form | {"version": "1", "sign_in": "own_accounts"}
+    r = client.post(f"/governance/systems/{system_id}/edit", data=changed, follow_redirects=False)
+    assert r.status_code == 303
+    stale = client.post(f"/governance/systems/{system_id}/edit", data=changed)
+    assert stale.status_code == 409
+    assert client.get(f"/api/v1/governance/systems/{system_id}").json()["sign_in"] == "own_accounts"
+    client.cookies.clear()
+    other = factory.person(("agency_admin",), agency=SKHCN)
+    assert client.get(f"/governance/systems/{system_id}/edit", headers=other.headers).status_code == 404
+    official = factory.person(("official",), agency=TUPHAP)
+    assert client.get("/governance/systems/new", headers=official.headers).status_code == 403

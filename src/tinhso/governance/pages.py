@@ -15,13 +15,13 @@ from tinhso.governance import kpi, readmodels, report, service
 from tinhso.governance.compliance import RULES
 from tinhso.governance.kpi import GROUPS
 from tinhso.governance.roadmap import agency_roles, local_today
-from tinhso.governance.schemas import ProgressCreate
+from tinhso.governance.schemas import ProgressCreate, SystemCreate, SystemRead, SystemUpdate
 from tinhso.identity.auth import OptionalPrincipal
 from tinhso.identity.models import Agency
 from tinhso.identity.principal import Principal
 from tinhso.kit.db import utcnow
 from tinhso.kit.deps import SessionDep
-from tinhso.kit.errors import DomainError, NotFound, Unauthorized
+from tinhso.kit.errors import DomainError, Forbidden, NotFound, Unauthorized
 from tinhso.kit.i18n import gettext
 from tinhso.reference.models import Commune
 from tinhso.web.templating import language_of, render
@@ -87,6 +87,151 @@ def systems_page(
             "q": q or "",
         },
     )
+
+
+# --- registering and editing a system -------------------------------------------------------------
+
+_LIST_FIELDS = ("entities_mastered", "services_consumed")
+_CHOICE_LISTS = ("national_platforms", "monitoring")
+_BOOLS = ("security_approved", "sectoral_software", "holds_important_data", "reports_operational_data")
+
+
+def _form_values(form: Any) -> dict[str, Any]:
+    """Turn the HTML form into the API's shape (lists from lines, booleans from checkboxes)."""
+    values: dict[str, Any] = {}
+    for key in (
+        "code",
+        "name",
+        "purpose",
+        "layer",
+        "component",
+        "status",
+        "security_approval_ref",
+        "hosting",
+        "integration",
+        "sign_in",
+        "ministry_consent_ref",
+        "duplicates_platform",
+        "exemption_ref",
+        "backup_frequency",
+        "contact",
+        "agency_code",
+        "security_level",
+        "security_approved_on",
+        "last_backup_at",
+    ):
+        raw = str(form.get(key) or "").strip()
+        if raw:
+            values[key] = raw
+    for key in _LIST_FIELDS:
+        values[key] = [x.strip() for x in str(form.get(key) or "").splitlines() if x.strip()]
+    for key in _CHOICE_LISTS:
+        values[key] = [str(x) for x in form.getlist(key)]
+    for key in _BOOLS:
+        values[key] = form.get(key) == "on"
+    apis = []
+    for line in str(form.get("services_exposed") or "").splitlines():
+        code, _, url = line.strip().partition(" ")
+        if code:
+            apis.append({"code": code, "openapi_url": url.strip() or None})
+    values["services_exposed"] = apis
+    return values
+
+
+def _form_page(
+    request: Request,
+    session,
+    who: Principal,
+    values: dict[str, Any],
+    errors: list[str],
+    system_id: str | None,
+    status_code: int = 200,
+) -> HTMLResponse:  # noqa: ANN001, PLR0913
+    from tinhso.governance.schemas import NationalPlatform
+
+    agencies = (
+        list(session.scalars(select(Agency).where(Agency.kind != "commune").order_by(Agency.code)))
+        if who.is_platform_admin
+        else []
+    )
+    return render(
+        request,
+        "governance/system_form.html",
+        {
+            "v": values,
+            "errors": errors,
+            "system_id": system_id,
+            "agencies": agencies,
+            "platforms": list(NationalPlatform.__args__),
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/governance/systems/new", response_class=HTMLResponse)
+def new_system_page(request: Request, session: SessionDep, principal: OptionalPrincipal) -> Response:
+    try:
+        who = _who(principal)
+        if not (who.is_platform_admin or service.may_write(who, who.agency_code or "")):
+            raise Forbidden("system_not_yours", "You may register systems only for your own agency")
+    except DomainError as exc:
+        return _error(request, exc)
+    return _form_page(request, session, who, {"layer": "application", "status": "planned"}, [], None)
+
+
+@router.get("/governance/systems/{system_id}/edit", response_class=HTMLResponse)
+def edit_system_page(
+    request: Request, session: SessionDep, principal: OptionalPrincipal, system_id: str
+) -> Response:
+    try:
+        who = _who(principal)
+        system = service.get_system(session, who, system_id)
+        if not service.may_write(who, system.agency_code):
+            raise Forbidden("system_not_yours", "You may change only your own agency's systems")
+    except DomainError as exc:
+        return _error(request, exc)
+    values = SystemRead.model_validate(system).model_dump()
+    return _form_page(request, session, who, values, [], system.id)
+
+
+@router.post("/governance/systems/new", response_class=HTMLResponse)
+@router.post("/governance/systems/{system_id}/edit", response_class=HTMLResponse)
+async def save_system_page(
+    request: Request, session: SessionDep, principal: OptionalPrincipal, system_id: str | None = None
+) -> Response:
+    form = await request.form()
+    try:
+        who = _who(principal)
+    except DomainError as exc:
+        return _error(request, exc)
+    values = _form_values(form)
+    try:
+        if system_id is None:
+            system = service.create_system(session, who, SystemCreate.model_validate(values))
+        else:
+            values.pop("code", None)
+            values.pop("agency_code", None)
+            values["version"] = int(str(form.get("version") or "0") or 0)
+            system = service.update_system(session, who, system_id, SystemUpdate.model_validate(values))
+    except ValidationError as exc:
+        errors = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        return _form_page(
+            request, session, who, values | {"version": form.get("version")}, errors, system_id, 422
+        )
+    except DomainError as exc:
+        if exc.status in (400, 409):
+            message = gettext(exc.message, language_of(request), **exc.params)
+            return _form_page(
+                request,
+                session,
+                who,
+                values | {"version": form.get("version")},
+                [message],
+                system_id,
+                exc.status,
+            )
+        return _error(request, exc)
+    return RedirectResponse(f"/governance/systems/{system.id}", status_code=303)
 
 
 @router.get("/governance/systems/{system_id}", response_class=HTMLResponse)
