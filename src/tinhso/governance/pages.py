@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -162,7 +162,7 @@ def _form_page(
             "errors": errors,
             "system_id": system_id,
             "agencies": agencies,
-            "platforms": list(NationalPlatform.__args__),
+            "platforms": list(get_args(NationalPlatform)),
         },
         status_code=status_code,
     )
