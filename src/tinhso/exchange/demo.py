@@ -286,6 +286,20 @@ def parcels_app() -> Any:
     return app
 
 
+def is_seeded(db: Any) -> bool:
+    """True when the demo services point at this machine's demo upstreams."""
+    try:
+        with db.transaction(write=False) as s:
+            url = s.scalar(
+                select(Service.upstream_url).where(
+                    Service.agency_code == CONGAN, Service.system_code == "DANCU", Service.code == "citizens"
+                )
+            )
+    except Exception:  # noqa: BLE001 - not migrated yet: no demo
+        return False
+    return url == f"http://127.0.0.1:{port_base()}"
+
+
 def start_upstreams(app: Any) -> None:
     """Serve the three providers' APIs on localhost, then send some real traffic through the gateway."""
     import uvicorn

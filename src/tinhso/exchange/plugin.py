@@ -57,10 +57,12 @@ async def startup(app: Any) -> None:
     app.state.exchange_stop = threading.Event()
     if settings.run_dispatcher:
         tasks.start_threads(app.state.db, app.state.exchange_stop)
-    if settings.environment == "demo":
-        from tinhso.exchange.demo import start_upstreams
+    if settings.environment in ("demo", "development"):
+        from tinhso.exchange.demo import is_seeded, start_upstreams
 
-        start_upstreams(app)
+        # `tinhso demo` (development settings, demo data loaded): serve the demo providers' APIs.
+        if is_seeded(app.state.db):
+            start_upstreams(app)
 
 
 async def shutdown(app: Any) -> None:

@@ -4,6 +4,7 @@ rate-limit buckets. Nothing here is authoritative: every cache is refilled from 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -14,6 +15,10 @@ from typing import Any, Generic, TypeVar
 import httpx
 
 from tinhso.exchange.ids import local_instance
+
+# One INFO line per upstream request would cost more than the rest of the hot path; the message log has it all.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 K = TypeVar("K")
 V = TypeVar("V")
