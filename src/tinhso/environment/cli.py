@@ -13,6 +13,11 @@ cli = typer.Typer(help="Sensor simulator (environmental monitoring)", no_args_is
 console = Console(stderr=True)
 
 
+@cli.callback()
+def _group() -> None:
+    """Simulated sensors for the environmental-monitoring platform."""
+
+
 @cli.command("sensors")
 def sensors(
     stations: Annotated[int, typer.Option(help="How many stations to simulate", min=1, max=10000)] = 5,

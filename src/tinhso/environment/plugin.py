@@ -8,6 +8,7 @@ import threading
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
+from tinhso.environment import cli as _cli
 from tinhso.environment import models as _models  # noqa: F401
 from tinhso.environment import notify
 from tinhso.environment.endpoints import router
@@ -20,6 +21,7 @@ from tinhso.kit.db import Database
 from tinhso.kit.events import Bus
 
 routers = [router, public_router, open_data, ngsi_router, pages_router]
+cli = _cli.cli
 cli_name = "simulate"
 measures = MEASURES
 
