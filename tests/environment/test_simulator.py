@@ -72,6 +72,7 @@ def test_simulate_sensors_command(db, live_server) -> None:  # noqa: ANN001
 @pytest.mark.mqtt
 def test_live_simulator_over_mqtt(db, air) -> None:  # noqa: ANN001
     from tests.environment.test_mqtt import purge_session
+
     from tinhso.environment.mqtt import MqttIngestor
     from tinhso.kit.db import new_id
 
