@@ -249,9 +249,8 @@ def dossier_predicates(since: datetime, until: datetime) -> dict[str, tuple[Pred
 
 
 def _procedures_in_scope(
-    session: Session, agencies: dict[str, Agency], key: str, group_by: str
+    procs: list[Procedure], agencies: dict[str, Agency], key: str, group_by: str
 ) -> list[Procedure]:
-    procs = list(session.scalars(select(Procedure).where(Procedure.status == "published")))
     if group_by == "province":
         return procs
     agency = (
@@ -298,54 +297,120 @@ def compute(
     commune: str | None = None,
 ) -> list[dict[str, Any]]:
     """The index for every scope of `group_by` (province | agency | commune) in `period`."""
-    if group_by not in ("province", "agency", "commune"):
+    return compute_many(session, period, (group_by,), agency, commune)[group_by]
+
+
+def compute_many(
+    session: Session,
+    period: str,
+    groups: tuple[str, ...] = ("province", "agency", "commune"),
+    agency: str | None = None,
+    commune: str | None = None,
+) -> dict[str, list[dict[str, Any]]]:
+    """The index for several groupings at once: one read of the dossiers, each predicate evaluated once."""
+    if not groups or any(g not in ("province", "agency", "commune") for g in groups):
         raise Unprocessable("bad_group", "Group by province, agency or commune")
     since, until = period_bounds(period)
     rows = _fetch(session, since, until, agency, commune)
-    preds = dossier_predicates(since, until)
-    counts: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
-    durations: dict[str, list[float]] = defaultdict(list)
-    ratings: dict[str, list[int]] = defaultdict(list)
-    online_procs: dict[str, set[str]] = defaultdict(set)
-    pop_procs: dict[str, set[str]] = defaultdict(set)
-    keyf: Callable[[Any], str | None] = {
-        "province": lambda r: "province",
-        "agency": lambda r: r.agency_code,
-        "commune": lambda r: r.commune_code,
-    }[group_by]
+    preds = list(dossier_predicates(since, until).items())
+    ids = [ind_id for ind_id, _ in preds]
+    # Per (group, key): numerators and denominators in the order of `ids`.
+    counts: dict[tuple[str, str], list[list[int]]] = {}
+    durations: dict[tuple[str, str], list[float]] = defaultdict(list)
+    ratings: dict[tuple[str, str], list[int]] = defaultdict(list)
+    online_procs: dict[tuple[str, str], set[str]] = defaultdict(set)
+    pop_procs: dict[tuple[str, str], set[str]] = defaultdict(set)
     for r in rows:
-        key = keyf(r)
-        if key is None:
-            continue
-        c = counts[key]
-        for ind_id, (in_den, in_num) in preds.items():
-            if in_den(r):
-                c[ind_id][1] += 1
-                if in_num(r):
-                    c[ind_id][0] += 1
-        if r.finished_at is not None and r.finished_at < until and _received(r, since, until):
-            durations[key].append(
-                ((r.finished_at - r.received_at).total_seconds() - r.paused_seconds) / 86400
-            )
-        if r.rating is not None and _received(r, since, until):
-            ratings[key].append(r.rating)
-        if r.channel == 2 and _received(r, since, until):
-            online_procs[key].add(r.procedure_code)
-        if (r.population_data or r.vneid_verified or r.from_data_store) and _received(r, since, until):
-            pop_procs[key].add(r.procedure_code)
+        bits = []
+        for _, (in_den, in_num) in preds:
+            d = in_den(r)
+            bits.append((d, d and in_num(r)))
+        received = _received(r, since, until)
+        duration = None
+        if r.finished_at is not None and r.finished_at < until and received:
+            duration = ((r.finished_at - r.received_at).total_seconds() - r.paused_seconds) / 86400
+        keys = []
+        for g in groups:
+            k = "province" if g == "province" else (r.agency_code if g == "agency" else r.commune_code)
+            if k is not None:
+                keys.append((g, k))
+        for gk in keys:
+            c = counts.get(gk)
+            if c is None:
+                c = counts[gk] = [[0, 0] for _ in ids]
+            for slot, (d, n) in zip(c, bits, strict=True):
+                if d:
+                    slot[1] += 1
+                    if n:
+                        slot[0] += 1
+            if duration is not None:
+                durations[gk].append(duration)
+            if r.rating is not None and received:
+                ratings[gk].append(r.rating)
+            if r.channel == 2 and received:
+                online_procs[gk].add(r.procedure_code)
+            if (r.population_data or r.vneid_verified or r.from_data_store) and received:
+                pop_procs[gk].add(r.procedure_code)
     agencies = {a.code: a for a in session.scalars(select(Agency))}
+    all_procs = list(session.scalars(select(Procedure).where(Procedure.status == "published")))
+    cal = WorkCalendar.load(session)
+    return {
+        g: _results(
+            g,
+            counts,
+            durations,
+            ratings,
+            online_procs,
+            pop_procs,
+            ids,
+            agencies,
+            all_procs,
+            cal,
+            since,
+            until,
+            period,
+            agency,
+        )
+        for g in groups
+    }
+
+
+def _results(
+    group_by: str,
+    all_counts: Any,
+    all_durations: Any,
+    all_ratings: Any,
+    all_online: Any,
+    all_pop: Any,
+    ids: list[str],
+    agencies: dict[str, Agency],
+    all_procs: list[Procedure],
+    calendar: WorkCalendar,
+    since: datetime,
+    until: datetime,
+    period: str,
+    agency: str | None,
+) -> list[dict[str, Any]]:
+    empty = [[0, 0] for _ in ids]
+    counts = {k: dict(zip(ids, v, strict=True)) for (g, k), v in all_counts.items() if g == group_by}
+    counts = defaultdict(lambda: dict(zip(ids, empty, strict=True)), counts)
+    durations = defaultdict(list, {k: v for (g, k), v in all_durations.items() if g == group_by})
+    ratings = defaultdict(list, {k: v for (g, k), v in all_ratings.items() if g == group_by})
+    online_procs = defaultdict(set, {k: v for (g, k), v in all_online.items() if g == group_by})
+    pop_procs = defaultdict(set, {k: v for (g, k), v in all_pop.items() if g == group_by})
+    preds = ids
     keys = sorted(counts) if group_by != "province" else ["province"]
     if agency and group_by == "agency" and agency not in keys:
         keys = [agency]
     out = []
     for key in keys:
         c = counts[key]
-        procs = _procedures_in_scope(session, agencies, key, group_by)
+        procs = _procedures_in_scope(all_procs, agencies, key, group_by)
         online = [p for p in procs if p.online in ("full", "partial")]
         with_fees = [p for p in procs if any(int(f.get("amount_vnd", 0)) > 0 for f in p.fees or [])]
         individual = [p for p in procs if "individual" in (p.subjects or [])]
         decided = [p for p in procs if p.decision_date and since.date() <= p.decision_date < until.date()]
-        cal = WorkCalendar.load(session) if decided else None
+        cal = calendar if decided else None
         raw: dict[str, tuple[float, float]] = {
             ind_id: (float(c[ind_id][0]), float(c[ind_id][1])) for ind_id in preds
         }
