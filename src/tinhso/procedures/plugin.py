@@ -5,14 +5,14 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from tinhso.kit.events import Bus
+from tinhso.procedures import govstack, reports, sync
 from tinhso.procedures import models as _models  # noqa: F401
-from tinhso.procedures import reports, sync
 from tinhso.procedures.catalog import seed_catalog
 from tinhso.procedures.endpoints import router
 from tinhso.procedures.pages import router as pages_router
 from tinhso.procedures.tasks import worker as worker
 
-routers = [router, reports.router, pages_router]
+routers = [router, reports.router, govstack.router, pages_router]
 reference_tables = ("procedures_procedure",)
 measures = {
     "procedures.on_time_rate": reports.on_time_rate,
