@@ -107,3 +107,19 @@ def test_calendar_uses_holidays_and_province_exceptions(client, platform_admin, 
         headers=platform_admin.headers,
     )
     assert r.status_code == 422
+
+
+def test_cli_exports_and_imports_the_catalog(db, tmp_path):
+    from typer.testing import CliRunner
+
+    from tinhso.procedures.cli import cli
+
+    runner = CliRunner()
+    out = tmp_path / "catalog.csv"
+    r = runner.invoke(cli, ["export-catalog", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "1.001193" in out.read_text(encoding="utf-8")
+    r = runner.invoke(cli, ["import-catalog", str(out)])
+    assert r.exit_code == 0 and "imported" in r.output
+    r = runner.invoke(cli, ["index766", "2026-03"])
+    assert r.exit_code == 0 and "province" in r.output

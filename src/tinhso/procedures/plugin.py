@@ -8,6 +8,7 @@ from tinhso.kit.events import Bus
 from tinhso.procedures import govstack, reports, sync
 from tinhso.procedures import models as _models  # noqa: F401
 from tinhso.procedures.catalog import seed_catalog
+from tinhso.procedures.cli import cli as cli
 from tinhso.procedures.endpoints import router
 from tinhso.procedures.pages import router as pages_router
 from tinhso.procedures.tasks import worker as worker
