@@ -485,7 +485,16 @@ def _official(principal: Principal) -> None:
 
 
 def _run(db: Any, batch_id: str, path: Path, principal: Principal) -> None:
+    import time
+
     try:
+        # the request that created the batch commits after this thread starts: wait until the batch is visible
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with db.transaction(write=False) as session:
+                if session.get(Batch, batch_id) is not None:
+                    break
+            time.sleep(0.05)
         ingest.run_batch(db, batch_id, path, principal=principal)
     except Exception:  # noqa: BLE001,S110 - the failure is recorded on the batch
         pass
@@ -497,15 +506,17 @@ def _run(db: Any, batch_id: str, path: Path, principal: Principal) -> None:
 async def upload_batch(
     request: Request,
     db: DatabaseDep,
+    session: SessionDep,
     principal: CurrentPrincipal,
     file: Annotated[UploadFile, File()],
     entity: Annotated[str, Form(max_length=63)],
     source: Annotated[str, Form(max_length=128)],
 ) -> Response:
-    """Upload a file (CSV, XLSX, JSON, XML) to load into the warehouse; poll the batch for progress."""
-    import json
+    """Upload a file (CSV, XLSX, JSON, XML) to load into the warehouse; poll the batch for progress.
 
-    from fastapi.concurrency import run_in_threadpool
+    The batch is created in the request's transaction; the load runs in the background once it is committed.
+    """
+    import json
 
     _official(principal)
     length = int(request.headers.get("content-length") or 0)
@@ -514,26 +525,20 @@ async def upload_batch(
     folder = Path(tempfile.mkdtemp(prefix="tinhso-upload-"))
     path = folder / Path(file.filename or "upload.csv").name
     size = 0
-    with path.open("wb") as out:
-        while block := await file.read(1 << 20):
-            size += len(block)
-            if size > MAX_UPLOAD:
-                shutil.rmtree(folder, ignore_errors=True)
-                raise PayloadTooLarge(
-                    "upload_too_large", "Files over 1 GB must be loaded with the command line"
-                )
-            out.write(block)
-
-    def start() -> tuple[dict[str, Any], bool]:
-        with db.transaction() as session:
-            batch, reused = ingest.start_batch(session, path, entity, source, path.name, principal)
-            return batch_read(batch), reused
-
     try:
-        body, reused = await run_in_threadpool(start)
+        with path.open("wb") as out:
+            while block := await file.read(1 << 20):
+                size += len(block)
+                if size > MAX_UPLOAD:
+                    raise PayloadTooLarge(
+                        "upload_too_large", "Files over 1 GB must be loaded with the command line"
+                    )
+                out.write(block)
+        batch, reused = ingest.start_batch(session, path, entity, source, path.name, principal)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
+    body = batch_read(batch)
     if reused:
         shutil.rmtree(folder, ignore_errors=True)
         return Response(

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from tinhso.data import dictionary
 from tinhso.data.models import CodeList
+from tinhso.identity.auth import OptionalPrincipal
 from tinhso.kit.deps import ReadSessionDep, SessionDep
 from tinhso.web.templating import render
 
@@ -43,10 +44,15 @@ def quality_page(request: Request, session: SessionDep) -> HTMLResponse:
 
 
 @router.get("/du-lieu/phan-tich", response_class=HTMLResponse)
-def analytics_page(request: Request) -> HTMLResponse:
-    return render(request, "data/analytics.html", {})
+def analytics_page(request: Request, principal: OptionalPrincipal) -> HTMLResponse:
+    # resolving the principal binds the web session, whose CSRF token the page's requests carry
+    return render(request, "data/analytics.html", {"signed_in": principal is not None})
 
 
 @router.get("/du-lieu/nap", response_class=HTMLResponse)
-def upload_page(request: Request, session: ReadSessionDep) -> HTMLResponse:
-    return render(request, "data/upload.html", {"entities": dictionary.entities(session)})
+def upload_page(request: Request, session: SessionDep, principal: OptionalPrincipal) -> HTMLResponse:
+    return render(
+        request,
+        "data/upload.html",
+        {"entities": dictionary.entities(session), "signed_in": principal is not None},
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from stdnum.vn import mst
 
@@ -44,6 +44,7 @@ def test_personal_id_examples() -> None:
     assert fixed.ok and fixed.fixed and fixed.value == "040190001234"
 
 
+@settings(deadline=None)
 @given(provinces, birth_dates, sexes, st.integers(0, 999_999))
 def test_personal_id_agrees_with_its_own_birth_year_and_sex(province, born, sex, serial) -> None:  # noqa: ANN001
     number = make_personal_id(province, born.year, sex, serial)
@@ -58,6 +59,7 @@ def test_personal_id_agrees_with_its_own_birth_year_and_sex(province, born, sex,
     assert validate_personal_id(spaced, born, sex).value == number
 
 
+@settings(deadline=None)
 @given(st.text(max_size=14).filter(lambda s: not (len(s.strip()) == 12 and s.strip().isdigit())))
 def test_personal_id_never_accepts_a_non_12_digit_string(text) -> None:  # noqa: ANN001
     result = validate_personal_id(text)
@@ -75,6 +77,7 @@ def test_tax_code_examples() -> None:
     assert not validate_tax_code("040990001234").ok  # encodes a future birth year
 
 
+@settings(deadline=None)
 @given(st.integers(0, 99), st.integers(1, 9_999_999))
 def test_tax_code_check_digit(province, seq) -> None:  # noqa: ANN001
     body = f"{province:02d}{seq:07d}"
@@ -102,6 +105,7 @@ def test_phone_examples() -> None:
     assert normalize_phone("+84912345678").fixed is False
 
 
+@settings(deadline=None)
 @given(
     st.sampled_from(sorted(MOBILE_PREFIXES)),
     st.integers(0, 9_999_999),
@@ -114,6 +118,7 @@ def test_phone_to_e164_is_stable(prefix, rest, lead) -> None:  # noqa: ANN001
     assert normalize_phone(result.value).value == result.value and not normalize_phone(result.value).fixed
 
 
+@settings(deadline=None)
 @given(st.sampled_from(sorted(RENUMBERED)), st.integers(0, 9_999_999))
 def test_renumbered_prefixes_map_to_current_ones(old, rest) -> None:  # noqa: ANN001
     result = normalize_phone(f"0{old}{rest:07d}")
@@ -139,6 +144,7 @@ SYLLABLES = ["hòa", "hoà", "thủy", "thuỷ", "khỏe", "khoẻ", "nguyễn",
              "khuyến", "việt", "thị", "văn", "hương", "ngoài", "tuấn", "dũng", "đức", "h'mông", "mường", "khơ"]  # fmt: skip
 
 
+@settings(deadline=None)
 @given(
     st.lists(st.sampled_from(SYLLABLES), min_size=1, max_size=5),
     st.sampled_from([" ", "  ", "\t"]),
@@ -172,6 +178,7 @@ def test_date_examples() -> None:
     assert parse_date("01/01/2030", max_date=date(2026, 1, 1)).rule == "date_in_future"
 
 
+@settings(deadline=None)
 @given(st.dates(min_value=date(1900, 3, 1), max_value=date(2100, 12, 31)))
 def test_every_written_form_gives_the_same_date(day) -> None:  # noqa: ANN001
     serial = (day - date(1899, 12, 30)).days
