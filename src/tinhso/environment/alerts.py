@@ -194,6 +194,7 @@ def evaluate(
     hourly_rows: list[dict[str, Any]],
     index_rows: list[dict[str, Any]],
     now: datetime,
+    resumed: bool = False,
 ) -> list[str]:
     """Run the rules on freshly stored data; returns the ids of newly raised alerts."""
     settings = env_settings()
@@ -258,7 +259,8 @@ def evaluate(
             )
             if new:
                 raised.append(alert.id)
-    resolve_open(session, station, "silence", None, "readings resumed")
+    if resumed:  # a silent station speaks again
+        resolve_open(session, station, "silence", None, "readings resumed")
     return raised
 
 

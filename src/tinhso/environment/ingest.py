@@ -234,22 +234,34 @@ def _flag_steps(session: Session, rows: list[dict[str, Any]]) -> None:
     for r in rows:
         if params.PARAMETERS[r["parameter"]].max_step is not None:
             groups[(r["device_id"], r["parameter"])].append(r)
+    by_device: dict[str, list[str]] = defaultdict(list)
+    earliest: dict[str, datetime] = {}
+    for device_id, parameter in groups:
+        by_device[device_id].append(parameter)
+        first = min(r["observed_at"] for r in groups[(device_id, parameter)])
+        earliest[device_id] = min(first, earliest.get(device_id, first))
+    previous: dict[tuple[str, str], tuple[datetime, float]] = {}
+    for device_id, parameters in by_device.items():
+        # One query per device: its good readings of the hour before the batch, latest kept per parameter.
+        for parameter, t, v in session.execute(
+            select(Reading.parameter, Reading.observed_at, Reading.value)
+            .where(
+                Reading.device_id == device_id,
+                Reading.parameter.in_(parameters),
+                Reading.observed_at >= earliest[device_id] - HOUR,
+                Reading.observed_at < earliest[device_id] + HOUR,
+                Reading.quality == "ok",
+            )
+            .order_by(Reading.observed_at)
+        ):
+            t = _aware(t)
+            group_first = min(r["observed_at"] for r in groups[(device_id, parameter)])
+            if t < group_first:
+                previous[(device_id, parameter)] = (t, v)
     for (device_id, parameter), group in groups.items():
         group.sort(key=lambda r: r["observed_at"])
         step = params.PARAMETERS[parameter].max_step or 0
-        prev = session.execute(
-            select(Reading.observed_at, Reading.value)
-            .where(
-                Reading.device_id == device_id,
-                Reading.parameter == parameter,
-                Reading.observed_at < group[0]["observed_at"],
-                Reading.observed_at >= group[0]["observed_at"] - HOUR,
-                Reading.quality == "ok",
-            )
-            .order_by(Reading.observed_at.desc())
-            .limit(1)
-        ).first()
-        last = (prev.observed_at, prev.value) if prev is not None else None
+        last = previous.get((device_id, parameter))
         for r in group:
             if last is not None and r["observed_at"] - last[0] <= HOUR and abs(r["value"] - last[1]) > step:
                 r["flags"] = [*r["flags"], "rate_of_change"]
@@ -295,13 +307,16 @@ def store(session: Session, rows: list[dict[str, Any]], now: datetime | None = N
         if station is None:
             continue
         latest = max(r["observed_at"] for r in inserted)
-        if station.last_reading_at is None or latest > station.last_reading_at:
+        before = station.last_reading_at
+        silence = timedelta(minutes=env_settings().silence_minutes)
+        resumed = before is not None and latest > before and now - before > silence
+        if before is None or latest > before:
             station.last_reading_at = latest
         touched = {(r["parameter"], hour_floor(r["observed_at"])) for r in inserted}
         hourly_rows = recompute_hourly(session, station_id, touched)
         hours = {h for _, h in touched}
         index_rows = recompute_indices(session, station, hours, now)
-        result.alerts += alerts.evaluate(session, station, inserted, hourly_rows, index_rows, now)
+        result.alerts += alerts.evaluate(session, station, inserted, hourly_rows, index_rows, now, resumed)
     devices = {
         r["device_id"]: max(x["observed_at"] for x in rows if x["device_id"] == r["device_id"]) for r in rows
     }
@@ -322,15 +337,19 @@ def recompute_hourly(
         by_param[parameter].add(hour)
     out: list[dict[str, Any]] = []
     insert = _insert_for(session)
+    all_hours = {h for hours in by_param.values() for h in hours}
+    fetched: dict[str, list[Any]] = defaultdict(list)
+    for parameter, t, v, q in session.execute(
+        select(Reading.parameter, Reading.observed_at, Reading.value, Reading.quality).where(
+            Reading.station_id == station_id,
+            Reading.parameter.in_(list(by_param)),
+            Reading.observed_at >= min(all_hours),
+            Reading.observed_at < max(all_hours) + HOUR,
+        )
+    ):
+        fetched[parameter].append((t, v, q))
     for parameter, hours in by_param.items():
-        rows = session.execute(
-            select(Reading.observed_at, Reading.value, Reading.quality).where(
-                Reading.station_id == station_id,
-                Reading.parameter == parameter,
-                Reading.observed_at >= min(hours),
-                Reading.observed_at < max(hours) + HOUR,
-            )
-        ).all()
+        rows = fetched[parameter]
         values: dict[datetime, list[float]] = defaultdict(list)
         suspect: dict[datetime, int] = defaultdict(int)
         for t, v, q in rows:
