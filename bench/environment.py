@@ -54,7 +54,9 @@ def main() -> None:  # noqa: PLR0915
         from sqlalchemy import create_engine, text
 
         pg_name = f"tinhso_bench_env_{uuid.uuid4().hex[:6]}"
-        admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
+        admin = create_engine(
+            "postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT"
+        )
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{pg_name}"'))
         os.environ["TINHSO_DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:5432/{pg_name}"
@@ -181,10 +183,15 @@ def main() -> None:  # noqa: PLR0915
     pub.loop_stop()
 
     backend = "PostgreSQL" if args.pg else "SQLite"
-    print(f"\nEnvironment ingestion on {backend} ({os.cpu_count()} cores, shared), {total} readings per run")
+    load = os.getloadavg()[0]
+    print(
+        f"\nEnvironment ingestion on {backend} ({os.cpu_count()} cores, load average {load:.1f}), {total} readings"
+    )
     print(f"{'':38}{'readings/s':>12}")
     print(f"{'baseline: in-process store, no broker':38}{baseline:>12,.0f}")
-    print(f"{'MQTT QoS 1 via Mosquitto -> database':38}{mqtt_rate:>12,.0f}   ({mqtt_rate / baseline:.2f}x baseline)")
+    print(
+        f"{'MQTT QoS 1 via Mosquitto -> database':38}{mqtt_rate:>12,.0f}   ({mqtt_rate / baseline:.2f}x baseline)"
+    )
     print("goal: >= 10,000 readings/s")
     if latencies:
         print(f"\nThreshold reading -> alert event delivered ({len(latencies)}/{alerts_n} alerts)")
@@ -197,7 +204,9 @@ def main() -> None:  # noqa: PLR0915
     if pg_name:
         from sqlalchemy import create_engine, text
 
-        admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
+        admin = create_engine(
+            "postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT"
+        )
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
 

@@ -317,9 +317,10 @@ def store(session: Session, rows: list[dict[str, Any]], now: datetime | None = N
         hours = {h for _, h in touched}
         index_rows = recompute_indices(session, station, hours, now)
         result.alerts += alerts.evaluate(session, station, inserted, hourly_rows, index_rows, now, resumed)
-    devices = {
-        r["device_id"]: max(x["observed_at"] for x in rows if x["device_id"] == r["device_id"]) for r in rows
-    }
+    devices: dict[str, datetime] = {}
+    for r in rows:
+        if r["device_id"] not in devices or r["observed_at"] > devices[r["device_id"]]:
+            devices[r["device_id"]] = r["observed_at"]
     for device_id, seen in devices.items():
         device = session.get(Device, device_id)
         if device is not None and (device.last_seen_at is None or seen > device.last_seen_at):
