@@ -123,7 +123,7 @@ def main() -> None:  # noqa: PLR0915
     devices = make_stations("BASE", stations)
     t0 = time.perf_counter()
     for k in range(messages):
-        for code, _, token in devices:
+        for _code, _, token in devices:
             with db.transaction() as s:
                 ctx = ingest.authenticate(s, token)
                 ingest.store(s, ingest.prepare(ctx, payload(token, base, k), "bench"))
