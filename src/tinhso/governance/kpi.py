@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tinhso.governance.measures import Measure, registry
@@ -328,13 +328,29 @@ def target_status(definition: KpiDefinition, value: float | None) -> str:
     return "watch"
 
 
+def recent_values(session: Session, per_kpi: int) -> dict[str, list[KpiValue]]:
+    """The `per_kpi` most recent values of every KPI, oldest first, in one query (a window function)."""
+    rank = (
+        func.row_number()
+        .over(partition_by=KpiValue.kpi_code, order_by=KpiValue.period_end.desc())
+        .label("rank")
+    )
+    inner = select(KpiValue.id, rank).subquery()
+    rows = session.scalars(
+        select(KpiValue)
+        .join(inner, inner.c.id == KpiValue.id)
+        .where(inner.c.rank <= per_kpi)
+        .order_by(KpiValue.kpi_code, KpiValue.period_end)
+    )
+    found: dict[str, list[KpiValue]] = {}
+    for row in rows:
+        found.setdefault(row.kpi_code, []).append(row)
+    return found
+
+
 def latest_values(session: Session) -> dict[str, KpiValue]:
     """The most recent stored value of each KPI."""
-    rows = session.scalars(select(KpiValue).order_by(KpiValue.kpi_code, KpiValue.period_end.desc()))
-    latest: dict[str, KpiValue] = {}
-    for row in rows:
-        latest.setdefault(row.kpi_code, row)
-    return latest
+    return {code: values[-1] for code, values in recent_values(session, 1).items()}
 
 
 def series(session: Session, code: str, limit: int = 90) -> list[KpiValue]:

@@ -403,12 +403,13 @@ def task_progress_form(
 def _cards(session, lang: str) -> list[dict[str, Any]]:  # noqa: ANN001
     groups: list[dict[str, Any]] = []
     reads = readmodels.kpi_reads(session, lang)
+    history = kpi.recent_values(session, 30)
     for code, (vi, en) in GROUPS.items():
         items = []
         for k in reads:
             if k.group != code:
                 continue
-            points = [p.value for p in kpi.series(session, k.code, 30)]
+            points = [p.value for p in history.get(k.code, [])]
             items.append({"k": k, "spark": json.dumps(points)})
         groups.append({"code": code, "name": vi if lang == "vi" else en, "items": items})
     return groups
