@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -107,6 +108,30 @@ def worker() -> None:
         t.join(timeout=10)
 
 
+@app.command("create-admin")
+def create_admin(
+    username: Annotated[str, typer.Argument(help="Username of the platform administrator")],
+    full_name: Annotated[str, typer.Option(help="Full name")] = "Quản trị nền tảng",
+    agency: Annotated[str, typer.Option(help="Agency code")] = "000.00.02.H41",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin")
+    ] = False,
+) -> None:
+    """Create (or reset) a platform administrator: the first account of a new installation."""
+    from tinhso.identity.admin import ensure_platform_admin
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Mật khẩu / password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 10:
+        console.print("[red]Mật khẩu cần ít nhất 10 ký tự / the password needs at least 10 characters[/]")
+        raise typer.Exit(2)
+    with get_database().transaction() as session:
+        ensure_platform_admin(session, username, full_name, agency, password)
+    console.print(f"[green]{username}[/]: platform administrator")
+
+
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Verify the audit chain; exit 1 and name the first broken entry if any was altered."""
@@ -147,6 +172,32 @@ def restore(
         raise typer.Exit(1)
     counts = run(get_database(), file, progress=lambda t, n: console.print(f"  {t}: {n}"))
     console.print(f"[green]{sum(counts.values())} rows restored[/]")
+
+
+@app.command()
+def datacentre(
+    directory: Annotated[Path, typer.Option("--dir", help="Working directory for logs and nginx")] = Path(
+        "var/dc"
+    ),
+    database_url: Annotated[
+        str, typer.Option(help="PostgreSQL URL")
+    ] = "postgresql://postgres@127.0.0.1:5432/tinhso",
+    apis: Annotated[int, typer.Option(help="API processes")] = 2,
+    demo_data: Annotated[bool, typer.Option("--demo/--no-demo", help="Load the demo data")] = True,
+) -> None:
+    """Run the data-centre layout on this machine: API processes and a worker behind nginx, until Ctrl-C."""
+    from tinhso.ops.datacentre import start
+
+    dep = start(directory.resolve(), database_url, api_count=apis, seed_demo=demo_data)
+    console.print(f"[green]Serving through nginx at {dep.url}[/] (API ports {dep.api_ports}); Ctrl-C stops")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        dep.stop()
 
 
 @dev_app.command("makemigration")
