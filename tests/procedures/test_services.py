@@ -253,11 +253,12 @@ def test_measures_for_the_kpi_engine(client, factory, db):
 
 
 def test_demo_data_is_meaningful_and_idempotent(db):
-    from tinhso.identity.demo import seed_demo as identity_demo
+    from tinhso.identity.models import Person
     from tinhso.procedures.demo import seed_demo
 
     with db.transaction() as s:
-        identity_demo(s)
+        s.add(Person(username="congdan", full_name="Nguyễn Thị Hoa", personal_id="040190001234"))
+        s.flush()
         seed_demo(s, count=400)
     with db.transaction() as s:
         seed_demo(s, count=400)  # a second run adds nothing

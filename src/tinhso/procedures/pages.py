@@ -13,6 +13,7 @@ from tinhso.identity import repository as idrepo
 from tinhso.identity.auth import OptionalPrincipal
 from tinhso.identity.models import Agency
 from tinhso.identity.principal import Principal
+from tinhso.kit import audit
 from tinhso.kit.db import utcnow
 from tinhso.kit.deps import SessionDep
 from tinhso.kit.errors import DomainError, NotFound
@@ -24,6 +25,7 @@ from tinhso.procedures.models import Attachment, Dossier, DossierHistory, EDataD
 from tinhso.procedures.results import verify_url
 from tinhso.procedures.schemas import DossierCreate
 from tinhso.reference.models import Commune
+from tinhso.settings import get_settings
 from tinhso.web.templating import language_of, render
 
 router = APIRouter(include_in_schema=False)
@@ -278,7 +280,9 @@ def payment_double_submit(
     if principal is None:
         return _signin(request)
     double = payments.provider()
-    if not isinstance(double, payments.NationalPaymentPlatformTestDouble):
+    if get_settings().environment == "production" or not isinstance(
+        double, payments.NationalPaymentPlatformTestDouble
+    ):
         raise NotFound()
     double.settle(ref, outcome)
     d = _dossier_for(session, principal, code)
@@ -299,6 +303,14 @@ def dossier_rate(
     d = _dossier_for(session, principal, code)
     if dossiers.is_applicant(principal, d) and d.status in dossiers.FINISHED:
         d.rating, d.complaint = rating, rating <= 2
+        session.flush()
+        audit.record(
+            session,
+            "procedures.dossier.rate",
+            object_type="dossier",
+            object_id=d.code,
+            detail={"rating": rating},
+        )
     return RedirectResponse(f"/ho-so/{code}", status_code=303)
 
 
