@@ -75,7 +75,7 @@ def test_apply_and_process_through_pages(client, factory, db):
 
 @pytest.mark.browser
 def test_one_full_dossier_in_chromium(live_server, factory, db):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     citizen = factory.citizen(full_name="Đặng Thị Trình Duyệt")
     official = factory.person(("official",), TUPHAP)
@@ -108,28 +108,28 @@ def test_one_full_dossier_in_chromium(live_server, factory, db):
         assert code.startswith(TUPHAP)
         cp.click("#pay")
         cp.click("#pay-paid")
-        assert cp.inner_text("#payment-status") == "paid"
+        expect(cp.locator("#payment-status")).to_have_text("paid")
 
         op = page_as("official")
         op.goto(f"{live_server}/can-bo/ho-so")
         op.click(f"[data-dossier='{code}']")
         for action in ("assign", "start_review", "submit_for_signature"):
             op.click(f"[data-action='{action}']")
-        assert op.get_attribute("#status", "data-status") == "for_signature"
+        expect(op.locator("#status")).to_have_attribute("data-status", "for_signature")
         lp = page_as("leader")
         lp.goto(f"{live_server}/ho-so/{code}")
         lp.click("[data-action='sign']")
-        assert lp.get_attribute("#status", "data-status") == "result_ready"
+        expect(lp.locator("#status")).to_have_attribute("data-status", "result_ready")
         op.goto(f"{live_server}/ho-so/{code}")
         op.click("[data-action='return_result']")
-        assert op.get_attribute("#status", "data-status") == "returned"
+        expect(op.locator("#status")).to_have_attribute("data-status", "returned")
 
         cp.goto(f"{live_server}/ho-so/{code}")
         cp.select_option("#rating", "4")
         cp.click("#rate")
-        assert cp.inner_text("#rating-value") == "4"
+        expect(cp.locator("#rating-value")).to_have_text("4")
         cp.click("#result a")
-        assert cp.get_attribute("#verdict", "data-valid") == "true"
+        expect(cp.locator("#verdict")).to_have_attribute("data-valid", "true")
         cp.goto(f"{live_server}/kho-du-lieu")
         assert "Kết quả" in cp.content() and official.principal.agency_code in cp.content()
         anon = browser.new_context(locale="vi-VN").new_page()
