@@ -11,11 +11,10 @@ from sqlalchemy.orm import Session
 
 from tinhso.data import registries, warehouse, warehouse_api
 from tinhso.data.ingest import Pipeline, columns_of
-from tinhso.data.models import Record, Registry
+from tinhso.data.models import Record, Registry, WarehouseTable
 from tinhso.data.readers import chunks
 from tinhso.data.synth import write_citizens, write_household_businesses
 from tinhso.identity.principal import Principal
-from tinhso.kit.db import utcnow
 
 CONGAN = "000.00.15.H41"
 TAICHINH = "000.00.03.H41"
@@ -152,5 +151,11 @@ def seed_demo(session: Session, citizens: int = 3000, businesses: int = 400) -> 
             if not reused:
                 run_batch(db, batch_id, path, principal=SYSTEM)
     population_table(session)
-    session.flush()
-    _ = utcnow()
+    session.commit()
+    # Golden records: the demo population linked across its duplicates (Splink).
+    from tinhso.data import linkage
+
+    linked = session.get(WarehouseTable, "citizen_golden") is not None
+    session.commit()  # release the write lock before linkage opens its own transactions
+    if not linked:
+        linkage.link_table(db, "citizen", SYSTEM)

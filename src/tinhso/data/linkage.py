@@ -51,7 +51,8 @@ def link(rows: pa.Table, match_threshold: float = 0.9) -> pa.Table:
     import splink.comparison_library as cl
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
-    logging.getLogger("splink").setLevel(logging.ERROR)
+    for name in ["splink", *[n for n in logging.root.manager.loggerDict if n.startswith("splink")]]:
+        logging.getLogger(name).setLevel(logging.ERROR)
     con = duckdb.connect()
     con.register("people_in", rows)
     con.execute("CREATE TABLE people AS SELECT * FROM people_in")

@@ -152,10 +152,10 @@ class Generator:
             row["full_name"] = fold(row["full_name"]).title()
         elif kind == "name_spaces":
             row["full_name"] = "  " + row["full_name"].replace(" ", "   ") + " "
-        elif kind == "date_iso":
+        elif kind == "date_iso" and "/" in row["birth_date"]:
             d, m, y = row["birth_date"].split("/")
             row["birth_date"] = f"{y}-{m}-{d}"
-        elif kind == "date_serial":
+        elif kind == "date_serial" and "/" in row["birth_date"]:
             d, m, y = (int(x) for x in row["birth_date"].split("/"))
             row["birth_date"] = str((date(y, m, d) - date(1899, 12, 30)).days)
         elif kind == "phone_intl" and row["phone"]:
@@ -174,6 +174,30 @@ class Generator:
             row["full_name"] = name[:pos] + name[pos + 1 :] if name[pos] != " " else name
         return row, [kind]
 
+    def duplicate(self, original: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """The same person as another agency recorded him or her: maybe moved (another commune, new address),
+        phone changed or missing, and zero to two clerical errors."""
+        rng = self.rng
+        row, errors = dict(original), []
+        if rng.random() < 0.3:
+            commune = rng.choice(self.codes)
+            row["commune_code"] = commune
+            row["address"] = (
+                f"{rng.choice(HAMLETS)} {rng.randint(1, 20)}, {self.communes[commune]}, Tỉnh Nghệ An"
+            )
+            errors.append("moved")
+        if rng.random() < 0.3:
+            row["phone"] = (
+                ""
+                if rng.random() < 0.5
+                else f"0{rng.choice(['912', '983', '868'])}{rng.randrange(10**6):06d}"
+            )
+            errors.append("phone_changed")
+        for _ in range(rng.choice([0, 1, 1, 2])):
+            row, more = self.corrupt(row)
+            errors += more
+        return row, errors
+
     def rows(
         self, count: int, dup_rate: float, error_rate: float
     ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
@@ -184,7 +208,7 @@ class Generator:
         while row_no <= count:
             if recent and self.rng.random() < dup_rate:
                 original_row, original = recent[self.rng.randrange(len(recent))]
-                row, errors = self.corrupt(original) if self.rng.random() < 0.7 else (dict(original), [])
+                row, errors = self.duplicate(original)
                 yield (
                     row,
                     {
