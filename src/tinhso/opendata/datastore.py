@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select
+from sqlalchemy import ColumnElement, and_, cast, delete, func, insert, or_, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from tinhso.kit.db import utcnow
@@ -160,6 +161,7 @@ def search(
 ) -> dict[str, Any]:
     """CKAN's datastore_search over one resource: records as dicts with `_id`, fields, total."""
     known = {f["id"]: f for f in resource.fields}
+    dialect = session.get_bind().dialect.name
     selected = _list(fields, "fields") or list(known)
     unknown = [f for f in selected if f not in known and f != "_id"]
     if unknown:
@@ -180,7 +182,7 @@ def search(
                 raise ValidationFailed({"filters": [f"field '{name}' not in table"]})
             field = known[name]
             values = wanted if isinstance(wanted, list) else [wanted]
-            conds.append(or_(*[_equals(field, v) for v in values]))
+            conds.append(or_(*[_equals(field, v, dialect) for v in values]))
     if q:
         if isinstance(q, dict):
             for name, text in q.items():
@@ -223,18 +225,24 @@ def search(
     return {"fields": out_fields, "records": records, "total": total, "limit": limit, "offset": offset}
 
 
-def _equals(field: dict[str, Any], value: Any) -> ColumnElement[bool]:
-    column = _value(field)
-    if field["type"] in ("int", "numeric"):
+def _equals(field: dict[str, Any], value: Any, dialect: str = "sqlite") -> ColumnElement[bool]:
+    """`field = value`; on PostgreSQL as JSONB containment, which the GIN index on `data` answers."""
+    kind = field["type"]
+    if kind in ("int", "numeric"):
         try:
-            return column == float(value)
+            number = float(value)
         except (TypeError, ValueError):
             raise ValidationFailed(
                 {"filters": [f"'{value}' is not a number for field '{field['id']}'"]}
             ) from None
-    if field["type"] == "bool":
-        return column == (str(value).lower() in ("1", "true", "yes"))
-    return column == str(value)
+        typed: Any = int(number) if number.is_integer() else number
+    elif kind == "bool":
+        typed = str(value).lower() in ("1", "true", "yes")
+    else:
+        typed = str(value)
+    if dialect == "postgresql":
+        return DatastoreRow.data.op("@>")(cast({field["id"]: typed}, JSONB))
+    return _value(field) == typed
 
 
 def iter_rows(session: Session, resource: Resource, batch: int = 5000) -> Iterable[dict[str, Any]]:

@@ -213,31 +213,46 @@ def _base_conditions(filters: Filters, visibility: Visibility) -> list[ColumnEle
 
 
 class TextIndex:
-    """The full-text part: a condition, and a score column, for the folded words of `q`."""
+    """The full-text part: a filter condition and a score column for the folded words of `q`.
+
+    On SQLite the FTS5 match runs once, as an uncorrelated `rowid IN (…)` list, so the planner never probes
+    the index row by row; the score (bm25) is joined only into the page query when sorting by relevance.
+    """
 
     def __init__(self, dialect: str):
         self.dialect = dialect
 
-    def apply(self, stmt: Any, words: list[str]) -> tuple[Any, ColumnElement[Any]]:
+    def _fts_match(self, words: list[str]) -> str:
+        return " ".join(f'"{w}"*' for w in words)
+
+    def condition(self, words: list[str]) -> ColumnElement[bool] | None:
+        if not words:
+            return None
+        if self.dialect == "sqlite":
+            matched = sql_text(
+                "SELECT rowid FROM opendata_dataset_fts WHERE opendata_dataset_fts MATCH :fts_match"
+            ).bindparams(fts_match=self._fts_match(words))
+            return literal_column("opendata_dataset.rowid").in_(matched)
+        query = func.to_tsquery("simple", " & ".join(f"{w}:*" for w in words))
+        return func.to_tsvector("simple", Dataset.search_text).op("@@")(query)
+
+    def with_score(self, stmt: Any, words: list[str]) -> tuple[Any, ColumnElement[Any]]:
         if not words:
             return stmt, literal(0.0, Float)
         if self.dialect == "sqlite":
-            match = " ".join(f'"{w}"*' for w in words)
             fts = (
                 sql_text(
                     "SELECT rowid AS rid, -bm25(opendata_dataset_fts) AS score FROM opendata_dataset_fts "
-                    "WHERE opendata_dataset_fts MATCH :fts_match"
+                    "WHERE opendata_dataset_fts MATCH :fts_score"
                 )
-                .bindparams(fts_match=match)
+                .bindparams(fts_score=self._fts_match(words))
                 .columns(rid=Integer, score=Float)
                 .subquery("fts")
             )
             stmt = stmt.join(fts, fts.c.rid == literal_column("opendata_dataset.rowid"))
             return stmt, fts.c.score
         query = func.to_tsquery("simple", " & ".join(f"{w}:*" for w in words))
-        vector = func.to_tsvector("simple", Dataset.search_text)
-        stmt = stmt.where(vector.op("@@")(query))
-        return stmt, func.ts_rank(vector, query)
+        return stmt, func.ts_rank(func.to_tsvector("simple", Dataset.search_text), query)
 
 
 def search(
@@ -263,8 +278,12 @@ def search(
     words = words_of(text)
     conds = _base_conditions(filters, visibility)
 
-    stmt, score = index.apply(select(Dataset.id), words)
-    stmt = stmt.where(*conds)
+    text_cond = index.condition(words)
+    if text_cond is not None:
+        conds.append(text_cond)
+    stmt = select(Dataset.id).where(*conds)
+    uses_score = any(key.field == "score" for key in sort)
+    page_stmt, score = index.with_score(stmt, words) if uses_score else (stmt, literal(0.0, Float))
     order = []
     for key in sort:
         column: Any = {
@@ -277,12 +296,12 @@ def search(
         }[key.field]
         order.append(column.desc() if key.descending else column.asc())
     order.append(Dataset.id.asc())
-    ids = list(session.scalars(stmt.order_by(*order).limit(rows).offset(start))) if rows > 0 else []
-    count = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    ids = list(session.scalars(page_stmt.order_by(*order).limit(rows).offset(start))) if rows > 0 else []
+    count = session.scalar(select(func.count()).select_from(Dataset).where(*conds)) or 0
 
     facets: dict[str, list[tuple[str, str, int]]] = {}
     if facet_fields:
-        matched = stmt.with_only_columns(Dataset.id).order_by(None).scalar_subquery()
+        matched = select(Dataset.id).where(*conds).scalar_subquery()
         for name in facet_fields:
             facets[name] = _facet(session, name, matched, facet_limit, facet_mincount)
     return SearchResult(ids, count, facets)
