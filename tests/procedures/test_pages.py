@@ -50,6 +50,23 @@ def test_apply_and_process_through_pages(client, factory, db):
     code = r.headers["location"].rsplit("/", 1)[1]
     page = client.get(f"/ho-so/{code}")
     assert "Đã tiếp nhận" in page.text
+    r = client.post(
+        f"/ho-so/{code}/tai-lieu",
+        data={"csrf_token": csrf, "component": "Bản sao CCCD"},
+        files={"file": ("cccd.pdf", b"%PDF-1.4 x", "application/pdf")},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and "error" not in r.headers["location"]
+    r = client.post(
+        f"/ho-so/{code}/tai-lieu",
+        data={"csrf_token": csrf, "component": "Giả"},
+        files={"file": ("gia.pdf", b"GIF89a", "application/pdf")},
+        follow_redirects=False,
+    )
+    assert "error" in r.headers["location"]
+    assert (
+        "Bản sao CCCD" in client.get(f"/ho-so/{code}").text and "Giả" not in client.get(f"/ho-so/{code}").text
+    )
     assert code in client.get("/ho-so").text
     client.cookies.clear()
     assert "Sở Tư pháp" in client.get("/tra-cuu", params={"ma": code}).text

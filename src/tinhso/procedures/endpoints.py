@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import Response
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tinhso.identity import repository as idrepo
 from tinhso.identity.auth import CurrentPrincipal, require_roles
@@ -340,17 +340,30 @@ async def add_attachment(
     file: Annotated[UploadFile, File()],
 ):
     d = _dossier_for(session, principal, code)
+    data = await file.read(files.MAX_BYTES + 1)
+    return attach(session, principal, d, component, file.filename or "tep", data, file.content_type)
+
+
+def attach(
+    session: SessionDep,
+    principal: Principal,
+    d: Dossier,
+    component: str,
+    filename: str,
+    data: bytes,
+    media_type: str | None,
+) -> Attachment:
+    """Add a checked, checksummed document to a dossier (the applicant only while documents are awaited)."""
     if dossiers.is_applicant(principal, d):
         if d.status not in ("received", "supplement_requested"):
             raise Forbidden("attachments_closed", "Documents can be added only while the dossier awaits them")
     elif not dossiers.is_agency_official(principal, d):
         raise Forbidden("transition_not_permitted", "You may not {action} this dossier", action="attach")
-    data = await file.read(files.MAX_BYTES + 1)
-    stored = files.store(data, file.content_type)
+    stored = files.store(data, media_type)
     att = Attachment(
         dossier_id=d.id,
-        component=component,
-        filename=(file.filename or "tep")[:255],
+        component=component[:500],
+        filename=filename[:255],
         media_type=stored.media_type,
         size=stored.size,
         sha256=stored.sha256,
@@ -358,8 +371,6 @@ async def add_attachment(
         uploaded_by=principal.id,
     )
     session.add(att)
-    from sqlalchemy import update
-
     session.execute(update(Dossier).where(Dossier.id == d.id).values(digitised=True))
     session.flush()
     audit.record(

@@ -20,7 +20,7 @@ from tinhso.kit.errors import DomainError, NotFound
 from tinhso.kit.i18n import gettext
 from tinhso.procedures import catalog, dossiers, edata, files, index766, payments, signing
 from tinhso.procedures.catalog_api import fees_text
-from tinhso.procedures.endpoints import STATUS_TEXT, _dossier_for, create_dossier, guarded_lookup
+from tinhso.procedures.endpoints import STATUS_TEXT, _dossier_for, attach, create_dossier, guarded_lookup
 from tinhso.procedures.models import Attachment, Dossier, DossierHistory, EDataDocument, Procedure
 from tinhso.procedures.results import verify_url
 from tinhso.procedures.schemas import DossierCreate
@@ -243,6 +243,36 @@ def dossier_action(
             dossiers.transition(session, principal, d, action, version=version, note=note)
     except DomainError as exc:
         session.expire_all()
+        msg = gettext(exc.message, language_of(request), **exc.params)
+        return RedirectResponse(f"/ho-so/{code}?error={msg[:300]}", status_code=303)
+    return RedirectResponse(f"/ho-so/{code}", status_code=303)
+
+
+@router.post("/ho-so/{code}/tai-lieu", response_model=None)
+async def dossier_upload(
+    request: Request, code: Code, session: SessionDep, principal: OptionalPrincipal
+) -> Response:
+    """The applicant (or an official) adds a document, e.g. the supplement an official asked for."""
+    if principal is None:
+        return _signin(request)
+    d = _dossier_for(session, principal, code)
+    form = await request.form()
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        return RedirectResponse(f"/ho-so/{code}", status_code=303)
+    data = await upload.read(files.MAX_BYTES + 1)
+    try:
+        with session.begin_nested():
+            attach(
+                session,
+                principal,
+                d,
+                str(form.get("component") or "Tài liệu bổ sung"),
+                upload.filename or "tep",
+                data,
+                upload.content_type,
+            )
+    except DomainError as exc:
         msg = gettext(exc.message, language_of(request), **exc.params)
         return RedirectResponse(f"/ho-so/{code}?error={msg[:300]}", status_code=303)
     return RedirectResponse(f"/ho-so/{code}", status_code=303)
