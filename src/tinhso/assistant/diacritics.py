@@ -70,12 +70,6 @@ class Counts:
             previous = syl
         self.unigrams[START] += weight
 
-    def merged(self, other: Counts) -> Counts:
-        out = Counts(Counter(self.unigrams), Counter(self.bigrams))
-        out.unigrams.update(other.unigrams)
-        out.bigrams.update(other.bigrams)
-        return out
-
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -120,23 +114,56 @@ def domain_counts(texts: Iterable[str], weight: int = 3) -> Counts:
     return counts
 
 
-class Restorer:
-    """Restores tone and vowel marks of unaccented syllables; keeps everything else as typed."""
+_CANDIDATES: dict[int, dict[str, list[str]]] = {}
 
-    def __init__(self, counts: Counts, interpolation: float = 0.7):
-        self.counts = counts
-        self.lam = interpolation
-        self.total = sum(v for k, v in counts.unigrams.items() if k != START)
-        self.vocab = max(1, len(counts.unigrams))
-        self.candidates: dict[str, list[str]] = defaultdict(list)
+
+def _total(counts: Counts) -> int:
+    return sum(v for k, v in counts.unigrams.items() if k != START)
+
+
+def _candidates(counts: Counts) -> dict[str, list[str]]:
+    """Accented forms of each folded syllable, most frequent first (memoised for the shared base counts)."""
+    key = id(counts)
+    if key not in _CANDIDATES:
+        found: dict[str, list[str]] = defaultdict(list)
         for syl, _ in sorted(counts.unigrams.items(), key=lambda kv: -kv[1]):
             if syl != START:
-                self.candidates[fold(syl)].append(syl)
+                found[fold(syl)].append(syl)
+        _CANDIDATES[key] = dict(found)
+    return _CANDIDATES[key]
+
+
+class Restorer:
+    """Restores tone and vowel marks of unaccented syllables; keeps everything else as typed.
+
+    `base` (the shipped text, built once) and `extra` (the knowledge base, rebuilt with the index) are kept
+    apart and added up on lookup, so a rebuild does not copy the large base tables.
+    """
+
+    def __init__(self, base: Counts, extra: Counts | None = None, interpolation: float = 0.7):
+        self.base = base
+        self.extra = extra or Counts()
+        self.lam = interpolation
+        new = [k for k in self.extra.unigrams if k not in base.unigrams]
+        self.total = _total(base) + sum(v for k, v in self.extra.unigrams.items() if k != START)
+        self.vocab = max(1, len(base.unigrams) + len(new))
+        self.candidates: dict[str, list[str]] = dict(_candidates(base))
+        touched = {fold(k) for k in self.extra.unigrams if k != START}
+        for key in touched:
+            forms = set(self.candidates.get(key, [])) | {
+                k for k in self.extra.unigrams if k != START and fold(k) == key
+            }
+            self.candidates[key] = sorted(forms, key=lambda f: -self._unigram(f))
+
+    def _unigram(self, syl: str) -> int:
+        return self.base.unigrams.get(syl, 0) + self.extra.unigrams.get(syl, 0)
 
     def _logp(self, previous: str, syl: str) -> float:
-        uni = (self.counts.unigrams.get(syl, 0) + 0.1) / (self.total + 0.1 * self.vocab)
-        prev_count = self.counts.unigrams.get(previous, 0)
-        bi = self.counts.bigrams.get((previous, syl), 0) / prev_count if prev_count else 0.0
+        uni = (self._unigram(syl) + 0.1) / (self.total + 0.1 * self.vocab)
+        prev_count = self._unigram(previous)
+        pair = (previous, syl)
+        bigram = self.base.bigrams.get(pair, 0) + self.extra.bigrams.get(pair, 0)
+        bi = bigram / prev_count if prev_count else 0.0
         return math.log(self.lam * bi + (1 - self.lam) * uni)
 
     def best_unigram(self, folded: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import logging
 import math
 import re
 import threading
@@ -31,6 +32,7 @@ from tinhso.kit.db import new_id, utcnow
 from tinhso.kit.text import fold
 
 MAX_CHUNK_CHARS = 900
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 
 
 @dataclass
@@ -214,6 +216,12 @@ def analyse(text: str) -> list[str]:
     return terms
 
 
+@lru_cache(maxsize=16384)
+def analyse_cached(text: str) -> tuple[str, ...]:
+    """`analyse` for passages, remembered across index rebuilds (the catalog rarely changes)."""
+    return tuple(analyse(text))
+
+
 _folded_stop: frozenset[str] | None = None
 
 
@@ -245,10 +253,8 @@ class KnowledgeIndex:
     def __init__(self, passages: list[Passage], token: str):
         self.token = token
         self.passages = passages
-        self.restorer = Restorer(
-            base_counts().merged(domain_counts(p.title + ". " + p.text for p in passages))
-        )
-        self.terms = [analyse(p.text) for p in passages]
+        self.restorer = Restorer(base_counts(), domain_counts(p.title + ". " + p.text for p in passages))
+        self.terms = [list(analyse_cached(p.text)) for p in passages]
         self.term_sets = [set(t) for t in self.terms]
         df: dict[str, int] = {}
         for terms in self.term_sets:
