@@ -353,6 +353,10 @@ PROGRESS = [
 
 
 def seed_demo(session: Session) -> None:
+    from tinhso.governance.tasks import subscribe
+    from tinhso.kit.events import bus
+
+    subscribe(bus)  # so the seed's own dispatch delivers the reminders (and later modules' alerts) to the IOC
     admin = _principal(session, "admin")
     if admin is None:
         return
