@@ -20,6 +20,20 @@ def _reset_limits() -> None:
     MISSES.reset()
 
 
+@pytest.fixture(autouse=True)
+def _restore_catalog(db):  # noqa: ANN001, ANN202
+    """The catalog is reference data kept between tests (and modules): put back what a test changed."""
+    yield
+    from sqlalchemy import update
+
+    from tinhso.procedures.catalog import seed_catalog
+    from tinhso.procedures.models import Procedure
+
+    with db.transaction() as s:
+        seed_catalog(s)
+        s.execute(update(Procedure).values(decision_date=None, effective_date=None, disclosed_date=None))
+
+
 def lltp_form(personal_id: str, name: str = "Trần Thị Dân") -> dict[str, Any]:
     return {
         "applicant_name": name,
