@@ -199,3 +199,18 @@ def test_crossing_the_alert_threshold_raises_one_ioc_alert(db):
     with db.transaction() as s:
         titles = list(s.scalars(select(Alert.title).where(Alert.topic == "governance.kpi.alert")))
     assert any(t.startswith("Tỷ lệ HTTT đang vận hành tuân thủ") for t in titles)
+
+
+def test_monthly_report_page(client, factory, db):
+    at = datetime(2026, 5, 10, 3, tzinfo=UTC)
+    with db.transaction() as s:
+        kpi.run(s, at=at)
+        kpi.run(s, at=at + timedelta(days=1))
+        kpi.run(s, at=datetime(2026, 6, 2, 3, tzinfo=UTC))
+    leader = factory.person(("leader",), agency="000.00.00.H41")
+    page = client.get("/ioc/report", params={"month": "2026-05"}, headers=leader.headers)
+    assert page.status_code == 200
+    assert "tháng 05/2026" in page.text and "Tính toàn vẹn chuỗi nhật ký" in page.text
+    assert "11/05 00:00" in page.text and "03/06" not in page.text  # only May's periods
+    assert client.get("/ioc/report", params={"month": "2026-13"}, headers=leader.headers).status_code == 422
+    assert client.get("/ioc/report").status_code == 401

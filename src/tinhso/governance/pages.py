@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import datetime, timedelta
 from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Form, Query, Request
@@ -14,6 +15,7 @@ from sqlalchemy import select
 from tinhso.governance import kpi, readmodels, report, service
 from tinhso.governance.compliance import RULES
 from tinhso.governance.kpi import GROUPS
+from tinhso.governance.models import KpiDefinition, KpiValue
 from tinhso.governance.roadmap import agency_roles, local_today
 from tinhso.governance.schemas import ProgressCreate, SystemCreate, SystemRead, SystemUpdate
 from tinhso.identity.auth import OptionalPrincipal
@@ -524,5 +526,75 @@ def ioc_commune(
             "systems": [],
             "tasks": tasks,
             "alerts": service.recent_alerts(session, 15, None, commune_code),
+        },
+    )
+
+
+@router.get("/ioc/report", response_class=HTMLResponse)
+def kpi_month_report(
+    request: Request,
+    session: SessionDep,
+    principal: OptionalPrincipal,
+    month: Annotated[str | None, Query(pattern=r"^20\d\d-(0[1-9]|1[0-2])$")] = None,
+) -> Response:
+    """The monthly KPI report to the province's leaders: every KPI with its month's values and charts by group."""
+    try:
+        _who(principal)
+    except DomainError as exc:
+        return _error(request, exc)
+    lang = language_of(request)
+    now = utcnow().astimezone(kpi.TZ)
+    year, mon = (int(x) for x in (month or now.strftime("%Y-%m")).split("-"))
+    start = datetime(year, mon, 1, tzinfo=kpi.TZ)
+    end = (start + timedelta(days=32)).replace(day=1)
+    rows = session.scalars(
+        select(KpiValue)
+        .where(KpiValue.period_end > start, KpiValue.period_end <= end)
+        .order_by(KpiValue.kpi_code, KpiValue.period_end)
+    )
+    by_code: dict[str, list[KpiValue]] = {}
+    for v in rows:
+        by_code.setdefault(v.kpi_code, []).append(v)
+    definitions = list(session.scalars(select(KpiDefinition).order_by(KpiDefinition.ordinal)))
+    groups: list[dict[str, Any]] = []
+    for code, (vi, en) in GROUPS.items():
+        items: list[dict[str, Any]] = []
+        for d in definitions:
+            if d.group != code:
+                continue
+            values = by_code.get(d.code, [])
+            last = next((v for v in reversed(values) if v.status == "computed"), None)
+            items.append(
+                {
+                    "d": d,
+                    "name": d.name_vi if lang == "vi" else d.name_en,
+                    "last": last,
+                    "status": values[-1].status if values else "not_computed",
+                    "target_status": kpi.target_status(d, last.value if last else None),
+                    "series": [
+                        [v.period_end.astimezone(kpi.TZ).strftime("%d/%m %H:%M"), v.value]
+                        for v in values
+                        if v.value is not None
+                    ],
+                }
+            )
+        groups.append({"code": code, "name": vi if lang == "vi" else en, "items": items})
+    return render(
+        request,
+        "governance/kpi_report.html",
+        {
+            "groups": groups,
+            "month": f"{mon:02d}/{year}",
+            "month_value": f"{year}-{mon:02d}",
+            "charts": json.dumps(
+                {
+                    g["code"]: [
+                        {"name": i["name"], "unit": i["d"].unit, "data": i["series"]}
+                        for i in g["items"]
+                        if i["series"] and i["d"].unit == "%"
+                    ]
+                    for g in groups
+                }
+            ),
         },
     )
