@@ -66,3 +66,30 @@ def test_analytics_and_upload_pages(live_server, data_db, factory, tmp_path) -> 
             assert errors == []
         finally:
             browser.close()
+
+
+def test_steward_publishes_a_new_version(live_server, data_db, factory) -> None:  # noqa: ANN001
+    from playwright.sync_api import sync_playwright
+
+    steward = factory.person(
+        ("agency_admin", "official"), "000.00.09.H41"
+    )  # Sở Giáo dục và Đào tạo owns "school"
+    with data_db.transaction() as s:
+        cookie = start_web_session(s, steward.id).id
+    with sync_playwright() as p:
+        browser = p.chromium.launch(**CHROMIUM)
+        try:
+            ctx = browser.new_context(locale="vi-VN")
+            page = ctx.new_page()
+            page.goto(f"{live_server}/du-lieu/tu-dien/school")
+            assert page.locator("#publish-form").count() == 0  # not signed in: no form
+            ctx.add_cookies([{"name": SESSION_COOKIE, "value": cookie, "url": live_server}])
+            page.goto(f"{live_server}/du-lieu/tu-dien/school")
+            fields = page.locator("#fields").input_value()
+            extra = '{"name": "phone", "type": "string", "label_vi": "Điện thoại", "label_en": "Phone", "classification": "public", "rule": "phone"}'
+            page.fill("#fields", fields.rstrip().rstrip("]") + ", " + extra + "]")
+            page.click("#publish-form button[type=submit]")
+            page.wait_for_selector("h1 small:has-text('v2')", timeout=15000)
+            assert page.locator("table.fields code", has_text="phone").count() == 1
+        finally:
+            browser.close()

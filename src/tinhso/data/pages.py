@@ -29,10 +29,26 @@ def dictionary_page(
 
 
 @router.get("/du-lieu/tu-dien/{code}", response_class=HTMLResponse)
-def entity_page(request: Request, session: ReadSessionDep, code: str) -> HTMLResponse:
+def entity_page(
+    request: Request, session: SessionDep, principal: OptionalPrincipal, code: str
+) -> HTMLResponse:
+    import json
+
     entity = dictionary.latest(session, code)
+    steward = (
+        principal is not None
+        and principal.has_role("agency_admin")
+        and (principal.is_platform_admin or principal.agency_code == entity.owner_agency)
+    )
     return render(
-        request, "data/entity.html", {"entity": entity, "versions": dictionary.versions(session, code)}
+        request,
+        "data/entity.html",
+        {
+            "entity": entity,
+            "versions": dictionary.versions(session, code),
+            "steward": steward,
+            "fields_json": json.dumps(entity.fields, ensure_ascii=False, indent=2),
+        },
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from jsonschema import Draft202012Validator
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
@@ -164,7 +165,14 @@ def _validated(session: Session, registry: Registry, data: dict[str, Any]) -> di
         first = next(i for i in outcome.issues if i.severity == "error")
         exc = Unprocessable("record_invalid", "Field {field}: {rule}", field=first.field, rule=first.rule)
         raise exc
-    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in outcome.row.items()}
+    clean = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in outcome.row.items()}
+    # and the entity version's JSON Schema (2020-12) itself, as any other consumer of the dictionary would
+    validator = Draft202012Validator(entity.json_schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    problem = next(iter(validator.iter_errors(clean)), None)
+    if problem is not None:
+        field = ".".join(str(p) for p in problem.absolute_path) or "record"
+        raise Unprocessable("record_schema", "Field {field} does not match the entity schema", field=field)
+    return clean
 
 
 def _search_text(data: dict[str, Any]) -> str:
