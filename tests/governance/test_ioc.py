@@ -67,7 +67,7 @@ def test_ioc_pages_and_drill_down(client, factory, db, tasks):
     assert page.status_code == 200
     assert "Tuân thủ kiến trúc" in page.text and "Kết quả triển khai" in page.text
     assert "Chưa đo được" in page.text  # KPIs whose measures no module provides yet
-    assert "/static/vendor/echarts.min.js" in page.text and 'hx-get="/ioc/alerts"' in page.text
+    assert "/static/vendor/echarts.min.js" in page.text and 'data-stream="/ioc/alerts/stream"' in page.text
     en = client.get("/ioc?lang=en", headers=leader.headers)
     assert "Architecture compliance" in en.text
     assert client.get(f"/ioc/agency/{SKHCN}", headers=leader.headers).status_code == 200
@@ -77,6 +77,7 @@ def test_ioc_pages_and_drill_down(client, factory, db, tasks):
     assert client.get("/ioc/agency/nope", headers=leader.headers).status_code == 404
     assert client.get("/ioc").status_code == 401
     assert client.get("/ioc", headers=factory.citizen().headers).status_code == 403
+    assert client.get("/ioc/alerts/stream").status_code == 401  # the stream needs a signed-in browser
 
 
 def test_registry_and_roadmap_pages(client, factory, db, tasks):

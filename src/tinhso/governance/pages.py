@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from datetime import datetime, timedelta
@@ -15,7 +16,7 @@ from sqlalchemy import select
 from tinhso.governance import kpi, readmodels, report, service
 from tinhso.governance.compliance import RULES
 from tinhso.governance.kpi import GROUPS
-from tinhso.governance.models import KpiDefinition, KpiValue
+from tinhso.governance.models import Alert, KpiDefinition, KpiValue
 from tinhso.governance.roadmap import agency_roles, local_today
 from tinhso.governance.schemas import ProgressCreate, SystemCreate, SystemRead, SystemUpdate
 from tinhso.identity.auth import OptionalPrincipal
@@ -26,10 +27,12 @@ from tinhso.kit.deps import SessionDep
 from tinhso.kit.errors import DomainError, Forbidden, NotFound, Unauthorized
 from tinhso.kit.i18n import gettext
 from tinhso.reference.models import Commune
-from tinhso.web.templating import language_of, render
+from tinhso.web.templating import language_of, render, templates
 
 router = APIRouter(include_in_schema=False)
 DEFAULT_MEASURE = "governance.alerts"
+STREAM_SECONDS = 25.0  # the browser reconnects after each stream ends
+STREAM_POLL_SECONDS = 1.0
 
 
 def _error(request: Request, exc: DomainError) -> HTMLResponse:
@@ -597,4 +600,71 @@ def kpi_month_report(
                 }
             ),
         },
+    )
+
+
+def _stream_principal(request: Request) -> Principal | None:
+    """The signed-in person of a browser stream, read in its own short transaction (EventSource sends cookies only).
+
+    The stream must not hold the request's transaction open (on SQLite that would hold the write lock).
+    """
+    from tinhso.identity import repository as identity_repo
+    from tinhso.identity.auth import web_session_of
+    from tinhso.identity.service import principal_for_person
+
+    db = request.app.state.db
+    with db.transaction() as session:
+        web = web_session_of(session, request)
+        person = identity_repo.get_person(session, web.person_id) if web else None
+        if person is None or not person.active:
+            return None
+        return principal_for_person(session, person)
+
+
+@router.get("/ioc/alerts/stream")
+async def ioc_alerts_stream(request: Request) -> Response:
+    """Server-sent events: each new alert as an HTML list item, as it arrives (the page prepends it)."""
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import StreamingResponse
+
+    principal = await run_in_threadpool(_stream_principal, request)
+    try:
+        _who(principal)
+    except DomainError as exc:
+        return _error(request, exc)
+    lang = language_of(request)
+    db = request.app.state.db
+    since = utcnow()
+
+    def fetch(after: datetime) -> list[tuple[datetime, str]]:
+        with db.transaction(write=False) as session:
+            rows = list(
+                session.scalars(
+                    select(Alert).where(Alert.received_at > after).order_by(Alert.received_at).limit(50)
+                )
+            )
+            out = []
+            for alert in rows:
+                html = templates.env.get_template("governance/_alerts.html").render(
+                    alerts=[alert], _=lambda m, **p: gettext(m, lang, **p), lang=lang
+                )
+                out.append((alert.received_at, " ".join(html.split())))
+            return out
+
+    async def events():  # noqa: ANN202
+        after = since
+        yield "retry: 2000\n\n"
+        deadline = asyncio.get_running_loop().time() + STREAM_SECONDS
+        while asyncio.get_running_loop().time() < deadline:
+            if await request.is_disconnected():
+                return
+            for at, html in await run_in_threadpool(fetch, after):
+                after = max(after, at)
+                yield f"event: alert\ndata: {html}\n\n"
+            await asyncio.sleep(STREAM_POLL_SECONDS)
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
