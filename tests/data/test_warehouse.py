@@ -111,6 +111,11 @@ def test_ingest_xlsx_merged_header_and_truncated_csv(data_db, tmp_path) -> None:
     wb.save(path)
     batch, _ = ingest_file(data_db, path, "citizen", "xlsx")
     assert batch.rows_total == 2 and batch.rows_accepted == 1 and batch.rows_rejected == 1
+    injected = _csv(tmp_path, ['=HYPERLINK("http://x"),Ai Đó,12/05/1990,F,01,VN,,16681,'], name="inject.csv")
+    report = (reports_dir() / ingest_file(data_db, injected, "citizen", "inject")[0].error_report).read_text(
+        encoding="utf-8-sig"
+    )
+    assert """,\"'=HYPERLINK""" in report and ",=HYPERLINK" not in report and ',"=HYPERLINK' not in report
     truncated = _csv(tmp_path, [ROWS[0], "040085004321,Hồ Văn"], name="cut.csv")
     cut, _ = ingest_file(data_db, truncated, "citizen", "cut")
     assert cut.rows_rejected == 1 and "row_malformed" in (reports_dir() / cut.error_report).read_text(
