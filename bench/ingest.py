@@ -31,7 +31,9 @@ def main() -> None:
     csv_path = tmp / "citizens.csv"
     t = time.perf_counter()
     write_citizens(csv_path, rows, seed=7, dup_rate=0.02, error_rate=0.05)
-    print(f"synthetic file: {rows:,} rows, {csv_path.stat().st_size / 1e6:.1f} MB in {time.perf_counter() - t:.1f} s")
+    print(
+        f"synthetic file: {rows:,} rows, {csv_path.stat().st_size / 1e6:.1f} MB in {time.perf_counter() - t:.1f} s"
+    )
 
     t = time.perf_counter()
     con = duckdb.connect(str(tmp / "floor.duckdb"))
@@ -39,7 +41,6 @@ def main() -> None:
     floor_s = time.perf_counter() - t
     con.close()
 
-    from tinhso.data.plugin import seed
     from tinhso.kit.db import get_database
     from tinhso.migrate import upgrade
     from tinhso.modules import plugins
@@ -50,7 +51,6 @@ def main() -> None:
         if name in ("identity", "reference", "data"):
             with db.transaction() as session:
                 plugin.seed(session, False)
-    _ = seed
     from tinhso.data.ingest import ingest_file
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -63,8 +63,12 @@ def main() -> None:
     print(f"{'DuckDB read_csv (floor)':28}{rows / floor_s:>14,.0f}{floor_s:>10.2f}")
     print(f"{'tinhso ingestion':28}{rows / ours_s:>14,.0f}{ours_s:>10.2f}")
     print(f"ratio (ours / floor): {ours_s / floor_s:.1f}×   goal ≤ 3×")
-    print(f"peak memory of the process: {peak_mb:,.0f} MB (before ingestion {before / 1024:,.0f} MB)   goal < 2048 MB")
-    print(f"accepted {batch.rows_accepted:,}, fixed {batch.rows_fixed:,}, rejected {batch.rows_rejected:,}; quality {batch.quality}")
+    print(
+        f"peak memory of the process: {peak_mb:,.0f} MB (before ingestion {before / 1024:,.0f} MB)   goal < 2048 MB"
+    )
+    print(
+        f"accepted {batch.rows_accepted:,}, fixed {batch.rows_fixed:,}, rejected {batch.rows_rejected:,}; quality {batch.quality}"
+    )
 
 
 if __name__ == "__main__":
