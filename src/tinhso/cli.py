@@ -132,6 +132,27 @@ def create_admin(
     console.print(f"[green]{username}[/]: platform administrator")
 
 
+@app.command("rotate-signing-key")
+def rotate_signing_key(
+    retire_after_hours: Annotated[float, typer.Option(help="Unpublish inactive keys older than this")] = 24,
+) -> None:
+    """Rotate the key that signs access and ID tokens (every process picks it up within 5 minutes)."""
+    from tinhso.identity import tokens
+    from tinhso.kit import audit
+
+    with get_database().transaction() as session:
+        kid = tokens.rotate(session)
+        retired = tokens.retire(session, retire_after_hours)
+        audit.record(
+            session,
+            "identity.signing_key.rotate",
+            object_type="signing_key",
+            object_id=kid,
+            detail={"retired": retired},
+        )
+    console.print(f"[green]New signing key {kid}[/]; {retired} old key(s) unpublished")
+
+
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Verify the audit chain; exit 1 and name the first broken entry if any was altered."""

@@ -1,5 +1,7 @@
 """Client-credentials and password tokens; forged, expired and revoked credentials are refused."""
 
+import base64
+import json
 import time
 
 from joserfc import jwt
@@ -191,3 +193,21 @@ def test_rotation_issues_new_secret_once_and_revokes_old(client, factory, platfo
 def test_jwks_publishes_the_signing_key(client):
     keys = client.get("/.well-known/jwks.json").json()["keys"]
     assert keys and all("d" not in k for k in keys) and keys[0]["kty"] == "RSA"
+
+
+def test_key_rotation_keeps_old_tokens_valid_and_signs_new_ones_with_the_new_key(client, factory, db):
+    person = factory.person()
+    old_token = person.token
+    with db.transaction() as s:
+        new_kid = tokens.rotate(s)
+    tokens.reset_cache()
+    keys = client.get("/.well-known/jwks.json").json()["keys"]
+    assert new_kid in {k["kid"] for k in keys} and len(keys) >= 2
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {old_token}"}).status_code == 200
+    fresh = factory.person()
+    header = json.loads(base64.urlsafe_b64decode(fresh.token.split(".")[0] + "=="))
+    assert header["kid"] == new_kid
+    with db.transaction() as s:
+        assert tokens.retire(s, older_than_hours=-1) >= 1
+    tokens.reset_cache()
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {old_token}"}).status_code == 401

@@ -19,6 +19,7 @@ from tinhso.kit.errors import Unauthorized
 AUDIENCE = "tinhso"
 _lock = threading.Lock()
 _cache: dict[str, Any] = {"keys": None, "signing": None}
+KEY_RELOAD_SECONDS = 300
 
 
 def ensure_signing_key(session: Session) -> None:
@@ -45,6 +46,35 @@ def _load(db: Database) -> None:
     active = [k for k, r in zip(keys, rows, strict=True) if r.active]
     _cache["keys"] = KeySet(keys)
     _cache["signing"] = active[-1]
+    _cache["loaded_at"] = time.monotonic()
+
+
+def rotate(session: Session) -> str:
+    """Make a new signing key active; older keys stay published so tokens they signed verify until expiry."""
+    kid = new_id()[:16]
+    key = RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig", "alg": "RS256"})
+    for old in session.scalars(select(SigningKey).where(SigningKey.active.is_(True))):
+        old.active = False
+    session.add(SigningKey(kid=kid, private_pem=key.as_pem(private=True).decode(), active=True))
+    session.flush()
+    return kid
+
+
+def retire(session: Session, older_than_hours: float) -> int:
+    """Stop publishing inactive keys older than the longest token lifetime; returns how many."""
+    from datetime import timedelta
+
+    from tinhso.kit.db import utcnow
+
+    cutoff = utcnow() - timedelta(hours=older_than_hours)
+    old = list(
+        session.scalars(
+            select(SigningKey).where(SigningKey.active.is_(False), SigningKey.created_at < cutoff)
+        )
+    )
+    for row in old:
+        session.delete(row)
+    return len(old)
 
 
 def prime(db: Database) -> None:
@@ -61,7 +91,8 @@ def reset_cache() -> None:
 
 def _keys(db: Database) -> tuple[KeySet, RSAKey]:
     with _lock:
-        if _cache["keys"] is None:
+        # Reload now and then so every process picks up a rotated key (`tinhso rotate-signing-key`).
+        if _cache["keys"] is None or time.monotonic() - _cache.get("loaded_at", 0) > KEY_RELOAD_SECONDS:
             _load(db)
         return _cache["keys"], _cache["signing"]
 
