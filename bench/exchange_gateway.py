@@ -67,6 +67,12 @@ def wait_up(url: str, timeout: float = 60) -> None:
     raise SystemExit(f"{url} did not come up")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc): a figure that load on a shared machine does not skew."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], p: float) -> float:
     v = sorted(values)
     return v[min(len(v) - 1, max(0, int(round(p / 100 * len(v) + 0.5)) - 1))]
@@ -217,11 +223,18 @@ def gateway_bench(n: int, pg: bool, tmp: Path) -> list[dict[str, Any]]:
             {"Authorization": f"Bearer {token}", "X-Road-Client": client},
         )
         rows = []
+        up_pid, hub_pid = procs[0].pid, procs[1].pid
         for conc in (1, 32):
+            c0 = cpu_seconds(up_pid)
             d_rps, d_lat = asyncio.run(load(*direct, n, conc))
+            c1, h1 = cpu_seconds(up_pid), cpu_seconds(hub_pid)
             g_rps, g_lat = asyncio.run(load(*through, n, conc))
+            h2 = cpu_seconds(hub_pid)
+            calls = n + min(20, n)
             rows.append(
                 {
+                    "upstream_cpu_ms": (c1 - c0) / calls * 1000,
+                    "hub_cpu_ms": (h2 - h1) / calls * 1000,
                     "concurrency": conc,
                     "direct_rps": d_rps,
                     "gateway_rps": g_rps,
@@ -395,6 +408,12 @@ def main() -> None:
             f"{r['gateway_p50'] - r['direct_p50']:>7.2f} / {r['gateway_p99'] - r['direct_p99']:<7.2f}"
         )
     print("goal: ratio ≥ 0.50, added p50 ≤ 3 ms at concurrency 1")
+    print("CPU per call (not skewed by other load on the machine):")
+    for r in rows:
+        print(
+            f"  concurrency {r['concurrency']:>2}: provider {r['upstream_cpu_ms']:.2f} ms/call (direct), "
+            f"hub {r['hub_cpu_ms']:.2f} ms/call (gateway work, the provider excluded)"
+        )
     print(f"\nPub/sub end to end ({events} events, 16 keys, 1 push subscriber)")
     for backend in ("outbox", "nats"):
         try:

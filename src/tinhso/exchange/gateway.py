@@ -9,6 +9,7 @@ closed (an error for small answers, an aborted connection for streamed ones) and
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import logging
@@ -431,11 +432,11 @@ async def gateway(request: Request, rest: str) -> Response:
 
 
 async def _finish_error(
-    db: Database, rec: msglog.Record, exc: GatewayError, start: float, request: Request | None = None
+    db: Database, rec: msglog.Record, exc: GatewayError, start: float, request: Request
 ) -> Response:
     rec.duration_ms = (time.perf_counter() - start) * 1000
     response = error_response(exc, rec.message_id, rec.request_id)
-    if request is not None and getattr(request.state, "from_peer", False):
+    if getattr(request.state, "from_peer", False):
         # A refusal for a peer hub is signed over the message id (the body may not have been read).
         response.headers["X-Road-Hub-Signature"] = federation.sign_answer(
             db, f"id:{rec.message_id}", exc.status
@@ -443,7 +444,7 @@ async def _finish_error(
     rec.response_bytes = len(response.body)
     rec.response_sha256 = hashlib.sha256(response.body).hexdigest()
     try:
-        await run_in_threadpool(msglog.append, db, rec)
+        await write_log(request, db, rec)
     except Exception:  # noqa: BLE001 - the refusal stands; say that it could not be logged
         log.exception("message log write failed")
         return error_response(
@@ -458,6 +459,11 @@ async def _finish_error(
         )
     metrics.observe(rec)
     return response
+
+
+async def write_log(request: Request, db: Database, rec: msglog.Record) -> None:
+    """Append the entry through the application's group-commit writer; raises if it was not written."""
+    await asyncio.wrap_future(rt_mod.of(request.app).log_writer(db).submit(rec))
 
 
 def forward_headers(request: Request, rec: msglog.Record, client: str, service_id: str) -> dict[str, str]:
@@ -635,7 +641,7 @@ async def exchange(
         rec.upstream_ms = (time.perf_counter() - t_up) * 1000
         _complete(rec, size, sha256_resp, kept_resp, keep, start)
         try:
-            await run_in_threadpool(msglog.append, db, rec)
+            await write_log(request, db, rec)
         except Exception:  # noqa: BLE001 - fail closed
             log.exception("message log write failed")
             return error_response(
@@ -671,7 +677,7 @@ async def exchange(
             rec.status, rec.error_type = 502, "Server.ServerProxy.NetworkError"
         _complete(rec, total, sha256_resp, kept_resp, keep, start)
         # Fail closed: if this raises, the last bytes are never sent and the client sees a broken answer.
-        await run_in_threadpool(msglog.append, db, rec)
+        await write_log(request, db, rec)
         metrics.observe(rec)
         if failed is not None:
             raise failed

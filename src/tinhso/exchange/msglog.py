@@ -8,8 +8,10 @@ purging a body keeps its SHA-256, so the chain still verifies. `verify` walks th
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import hashlib
 import json
+import queue
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -156,37 +158,98 @@ class Record:
     retention_days: int = 0
 
 
-def append(db: Database, rec: Record) -> MessageLog:
+def append(db: Database, rec: Record) -> dict[str, Any]:
     """Write one signed, chained entry in its own transaction; raises if it cannot (callers fail closed)."""
+    return append_many(db, [rec])[0]
+
+
+def append_many(db: Database, recs: list[Record]) -> list[dict[str, Any]]:
+    """Write several entries, chained in order, in one transaction (one commit for the batch)."""
     kid, key = hub_key(db)
+    table = MessageLog.__table__
+    n = len(recs)
     with db.transaction() as session:
-        session.execute(update(LogHead).where(LogHead.id == 1).values(seq=LogHead.seq + 1))
+        # Taking the head row first serialises appenders (row lock on PostgreSQL, write lock on SQLite).
+        session.execute(update(LogHead).where(LogHead.id == 1).values(seq=LogHead.seq + n))
         head = session.execute(select(LogHead.seq, LogHead.last_hash).where(LogHead.id == 1)).one_or_none()
         if head is None:
-            session.add(LogHead(id=1, seq=1, last_hash=GENESIS))
+            session.add(LogHead(id=1, seq=n, last_hash=GENESIS))
             session.flush()
             head = session.execute(select(LogHead.seq, LogHead.last_hash).where(LogHead.id == 1)).one()
-        at = utcnow()
-        fields = {k: v for k, v in rec.__dict__.items() if k in SIGNED_FIELDS}
-        fields["seq"] = head.seq
-        h = digest(fields, at, head.last_hash)
-        keep = rec.retention_days > 0 and (rec.request_body is not None or rec.response_body is not None)
-        entry = MessageLog(
-            **fields,
-            service_pk=rec.service_pk,
-            provider_agency_code=rec.provider_agency_code,
-            at=at,
-            request_body=rec.request_body if keep else None,
-            response_body=rec.response_body if keep else None,
-            body_expires_at=at + timedelta(days=rec.retention_days) if keep else None,
-            prev_hash=head.last_hash,
-            hash=h,
-            key_id=kid,
-            signature=base64.b64encode(key.sign(bytes.fromhex(h))).decode(),
-        )
-        session.add(entry)
-        session.execute(update(LogHead).where(LogHead.id == 1).values(last_hash=h))
-    return entry
+        seq, prev = head.seq - n, head.last_hash
+        rows = []
+        for rec in recs:
+            seq += 1
+            at = utcnow()
+            fields = {k: v for k, v in rec.__dict__.items() if k in SIGNED_FIELDS}
+            fields["seq"] = seq
+            h = digest(fields, at, prev)
+            keep = rec.retention_days > 0 and (rec.request_body is not None or rec.response_body is not None)
+            rows.append(
+                fields
+                | {
+                    "service_pk": rec.service_pk,
+                    "provider_agency_code": rec.provider_agency_code,
+                    "at": at,
+                    "request_body": rec.request_body if keep else None,
+                    "response_body": rec.response_body if keep else None,
+                    "body_expires_at": at + timedelta(days=rec.retention_days) if keep else None,
+                    "prev_hash": prev,
+                    "hash": h,
+                    "key_id": kid,
+                    "signature": base64.b64encode(key.sign(bytes.fromhex(h))).decode(),
+                }
+            )
+            prev = h
+        session.execute(table.insert(), rows)  # type: ignore[attr-defined]
+        session.execute(update(LogHead).where(LogHead.id == 1).values(last_hash=prev))
+    return rows
+
+
+class Writer:
+    """Group commit for the gateway: callers hand in records and wait; a thread writes whatever has
+    gathered in one transaction. At concurrency 1 this is one commit per call, as before; under load one
+    commit carries many entries. If the batch cannot be written every waiting call fails (closed)."""
+
+    def __init__(self, db: Database, max_batch: int = 256):
+        self.db = db
+        self.max_batch = max_batch
+        self._queue: queue.Queue[tuple[Record, concurrent.futures.Future[None]] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="exchange-log-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, rec: Record) -> concurrent.futures.Future[None]:
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._queue.put((rec, future))
+        return future
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            while len(batch) < self.max_batch:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)
+                    break
+                batch.append(more)
+            try:
+                append_many(self.db, [rec for rec, _ in batch])
+            except Exception as exc:  # noqa: BLE001 - every waiting call fails closed
+                for _, fut in batch:
+                    fut.set_exception(exc)
+            else:
+                for _, fut in batch:
+                    fut.set_result(None)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)
 
 
 def purge_bodies(session: Session, now: datetime | None = None) -> int:

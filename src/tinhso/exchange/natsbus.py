@@ -123,8 +123,8 @@ class NatsBus:
         while not stop.is_set():
             try:
                 msgs = self._loop.run(self._fetch(sub, batch, wait), timeout=wait + 10)
-            except Exception:  # noqa: BLE001 - broker hiccup: try again
-                log.exception("nats fetch failed")
+            except Exception as exc:  # noqa: BLE001 - broker hiccup or a slow loop: try again
+                log.warning("nats fetch failed: %s", type(exc).__name__)
                 stop.wait(1.0)
                 continue
             for msg in msgs:
@@ -149,9 +149,9 @@ class NatsBus:
         with self._lock:
             if self._nc is not None and self._loop is not None:
                 try:
-                    self._loop.run(self._nc.drain())
-                except Exception:  # noqa: BLE001
-                    log.warning("nats drain failed")
+                    self._loop.run(self._nc.close())
+                except Exception:  # noqa: BLE001 - closing anyway
+                    log.warning("nats close failed")
             if self._loop is not None:
                 self._loop.stop()
             self._nc = self._js = self._loop = None

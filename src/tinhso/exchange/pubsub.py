@@ -286,7 +286,10 @@ def _backoff(attempts: int) -> timedelta:
 
 
 def deliver_due(db: Database, http: httpx.Client, batch: int = 100) -> int:
-    """Push the deliveries that are due, in order per (subscription, key); returns how many succeeded."""
+    """Push the deliveries that are due, in order per (subscription, key); returns how many succeeded.
+
+    One transaction leases the batch, the POSTs run outside any transaction, one transaction records
+    the outcomes. A failure stops its key's lane for this round; the rest of the lane is released."""
     now = utcnow()
     with db.transaction(write=False) as s:
         rows = s.execute(
@@ -298,82 +301,121 @@ def deliver_due(db: Database, http: httpx.Client, batch: int = 100) -> int:
             .order_by(Delivery.event_seq)
             .limit(batch * 4)
         ).all()
-    blocked: set[tuple[str, str | None]] = set()
-    ok = attempted = 0
+    waiting: set[tuple[str, str | None]] = set()
+    plan: list[int] = []
     for row in rows:
         lane = (row.subscription_id, row.key)
-        if lane in blocked:
+        if lane in waiting:
             continue
         if row.next_attempt_at > now:
             if row.key is not None:
-                blocked.add(lane)  # the next event of this key waits for this one
+                waiting.add(lane)  # the next event of this key waits for this one
             continue
-        attempted += 1
-        if _push_one(db, http, row.id):
-            ok += 1
-        elif row.key is not None:
-            blocked.add(lane)
-        if attempted >= batch:
+        plan.append(row.id)
+        if len(plan) >= batch:
             break
+    if not plan:
+        return 0
+    lease = now + LEASE + timedelta(microseconds=random.randint(1, 999_999))  # noqa: S311 - a claim tag
+    work: list[dict[str, Any]] = []
+    with db.transaction() as s:
+        s.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(plan), Delivery.state == "pending", Delivery.next_attempt_at <= now)
+            .values(next_attempt_at=lease)
+        )
+        claimed = {
+            d.id: d
+            for d in s.scalars(select(Delivery).where(Delivery.id.in_(plan)))
+            if d.next_attempt_at == lease
+        }
+        events = {
+            e.id: e
+            for e in s.scalars(select(Event).where(Event.id.in_({d.event_id for d in claimed.values()})))
+        }
+        subs = {
+            x.id: x
+            for x in s.scalars(
+                select(Subscription).where(Subscription.id.in_({d.subscription_id for d in claimed.values()}))
+            )
+        }
+        types = {
+            t.id: t
+            for t in s.scalars(
+                select(EventType).where(EventType.id.in_({e.event_type_id for e in events.values()}))
+            )
+        }
+        for delivery_id in plan:
+            d = claimed.get(delivery_id)
+            if d is None:
+                continue
+            event, sub = events.get(d.event_id), subs.get(d.subscription_id)
+            et = types.get(event.event_type_id) if event else None
+            if event is None or sub is None or et is None or not sub.endpoint:
+                continue
+            body = json.dumps(envelope(event, et), ensure_ascii=False, separators=(",", ":")).encode()
+            work.append(
+                {
+                    "id": d.id,
+                    "lane": (d.subscription_id, d.key),
+                    "keyed": d.key is not None,
+                    "event_id": d.event_id,
+                    "endpoint": sub.endpoint,
+                    "body": body,
+                    "attempts": d.attempts,
+                    "max": sub.max_attempts,
+                }
+            )
+    failed: set[tuple[str, str | None]] = set()
+    for item in work:
+        if item["keyed"] and item["lane"] in failed:
+            item["outcome"] = "release"
+            continue
+        item["status"], item["error"] = _post(db, http, item)
+        item["outcome"] = "ok" if item["error"] is None else "fail"
+        if item["error"] is not None:
+            failed.add(item["lane"])
+    ok = 0
+    with db.transaction() as s:
+        for item in work:
+            d = s.get(Delivery, item["id"])
+            if d is None or d.state != "pending":
+                continue
+            if item["outcome"] == "release":
+                d.next_attempt_at = utcnow()
+                continue
+            d.attempts = item["attempts"] + 1
+            d.last_status, d.last_error = item["status"], item["error"]
+            if item["outcome"] == "ok":
+                d.state, d.delivered_at = "delivered", utcnow()
+                metrics.EVENTS.labels("delivered").inc()
+                ok += 1
+            elif d.attempts >= item["max"]:
+                d.state = "dead"
+                metrics.EVENTS.labels("dead").inc()
+            else:
+                d.next_attempt_at = utcnow() + _backoff(d.attempts)
+                metrics.EVENTS.labels("retry").inc()
     return ok
 
 
-def _push_one(db: Database, http: httpx.Client, delivery_id: int) -> int:
-    now = utcnow()
-    with db.transaction() as s:
-        d = s.get(Delivery, delivery_id)
-        if d is None or d.state != "pending" or d.next_attempt_at > now:
-            return 0
-        # Lease it so another worker does not push it at the same time.
-        claimed = s.execute(
-            update(Delivery)
-            .where(Delivery.id == d.id, Delivery.next_attempt_at == d.next_attempt_at)
-            .values(next_attempt_at=now + LEASE)
-        )
-        if not getattr(claimed, "rowcount", 1):
-            return 0
-        sub = s.get(Subscription, d.subscription_id)
-        event = s.scalar(select(Event).where(Event.id == d.event_id))
-        et = s.get(EventType, event.event_type_id) if event else None
-        if sub is None or event is None or et is None or not sub.endpoint:
-            return 0
-        body = json.dumps(envelope(event, et), ensure_ascii=False, separators=(",", ":")).encode()
-        endpoint, attempts, max_attempts = sub.endpoint, d.attempts, sub.max_attempts
-    kid, sig = msglog.sign(db, body)
-    status: int | None = None
-    error: str | None = None
+def _post(db: Database, http: httpx.Client, item: dict[str, Any]) -> tuple[int | None, str | None]:
+    kid, sig = msglog.sign(db, item["body"])
     try:
         resp = http.post(
-            endpoint,
-            content=body,
+            item["endpoint"],
+            content=item["body"],
             headers={
                 "Content-Type": "application/json",
-                "X-Tinhso-Event-Id": d.event_id,
+                "X-Tinhso-Event-Id": item["event_id"],
                 "X-Tinhso-Signature": f"ed25519 kid={kid} sig={sig}",
             },
         )
-        status = resp.status_code
-        if not 200 <= status < 300:
-            error = f"HTTP {status}"
     except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"[:500]
-    with db.transaction() as s:
-        d = s.get(Delivery, delivery_id)
-        if d is None:
-            return 0
-        d.attempts = attempts + 1
-        d.last_status, d.last_error = status, error
-        if error is None:
-            d.state, d.delivered_at = "delivered", utcnow()
-            metrics.EVENTS.labels("delivered").inc()
-            return 1
-        if d.attempts >= max_attempts:
-            d.state = "dead"
-            metrics.EVENTS.labels("dead").inc()
-        else:
-            d.next_attempt_at = utcnow() + _backoff(d.attempts)
-            metrics.EVENTS.labels("retry").inc()
-    return 0
+        return None, f"{type(exc).__name__}: {exc}"[:500]
+    if not 200 <= resp.status_code < 300:
+        return resp.status_code, f"HTTP {resp.status_code}"
+    return resp.status_code, None
 
 
 def pull(session: Session, principal: Principal, sub_id: str) -> dict[str, Any] | None:

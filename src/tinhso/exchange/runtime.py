@@ -103,6 +103,7 @@ class Runtime:
     peers: TTLCache[Any, Any] = field(default_factory=lambda: TTLCache(10.0))
     seen_jti: TTLCache[str, bool] = field(default_factory=lambda: TTLCache(120.0, 100_000))
     limiter: RateLimiter = field(default_factory=RateLimiter)
+    writer: Any = None
     _loop: Any = None
 
     def client(self) -> httpx.AsyncClient:
@@ -124,7 +125,17 @@ class Runtime:
         self.services.clear()
         self.peers.clear()
 
+    def log_writer(self, db: Any) -> Any:
+        if self.writer is None:
+            from tinhso.exchange.msglog import Writer
+
+            self.writer = Writer(db)
+        return self.writer
+
     async def aclose(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
         if self.http is not None and self._loop is asyncio.get_running_loop():
             await self.http.aclose()
         self.http = None
