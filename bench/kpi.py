@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 os.environ.setdefault("TINHSO_VAR_DIR", tempfile.mkdtemp(prefix="tinhso-bench-kpi-"))
 os.environ.setdefault("TINHSO_LOG_LEVEL", "WARNING")
 os.environ.setdefault("TINHSO_RUN_DISPATCHER", "false")
+os.environ.setdefault("TINHSO_ENVIRONMENT", "test")  # no background work competing with the figures
 
 from sqlalchemy import create_engine, select, text  # noqa: E402
 

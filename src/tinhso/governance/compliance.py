@@ -38,14 +38,21 @@ class Context:
     session: Session
     now: datetime
     measures: dict[str, Measure]
+    cache: dict[tuple[str, str | None], float | None] = field(default_factory=dict)
 
     def measure(self, measure_id: str, agency: str | None) -> float | None:
-        """A live measure for the last 30 days, or None when no module provides it (not measured yet)."""
+        """A live measure for the last 30 days, or None when no module provides it (not measured yet).
+
+        Measures depend on the agency, not the system: one run over many systems asks each agency once.
+        """
         fn = self.measures.get(measure_id)
         if fn is None:
             return None
-        with self.session.begin_nested():
-            return fn(self.session, self.now - LIVE_WINDOW, self.now, agency)
+        key = (measure_id, agency)
+        if key not in self.cache:
+            with self.session.begin_nested():
+                self.cache[key] = fn(self.session, self.now - LIVE_WINDOW, self.now, agency)
+        return self.cache[key]
 
 
 @dataclass(frozen=True)
@@ -367,10 +374,14 @@ RULES_BY_CODE = {r.code: r for r in RULES}
 
 
 def evaluate(
-    session: Session, system: RegisteredSystem, measures: dict[str, Measure], now: datetime | None = None
+    session: Session,
+    system: RegisteredSystem,
+    measures: dict[str, Measure],
+    now: datetime | None = None,
+    ctx: Context | None = None,
 ) -> list[ComplianceResult]:
     """Re-run every rule on a system and replace its stored results; returns them in rule order."""
-    ctx = Context(session, now or utcnow(), measures)
+    ctx = ctx or Context(session, now or utcnow(), measures)
     existing = {
         r.rule_code: r
         for r in session.scalars(select(ComplianceResult).where(ComplianceResult.system_id == system.id))

@@ -214,10 +214,10 @@ def recheck_all(session: Session, agency_code: str | None = None) -> int:
     stmt = select(RegisteredSystem)
     if agency_code:
         stmt = stmt.where(RegisteredSystem.agency_code == agency_code)
-    measures = registry()
+    ctx = compliance.Context(session, utcnow(), registry())
     count = 0
-    for system in session.scalars(stmt):
-        compliance.evaluate(session, system, measures)
+    for system in list(session.scalars(stmt)):
+        compliance.evaluate(session, system, ctx.measures, ctx=ctx)
         count += 1
     return count
 
