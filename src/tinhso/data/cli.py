@@ -29,6 +29,14 @@ def ingest(
     from tinhso.kit.i18n import gettext
 
     db = get_database()
+    try:
+        from tinhso.data import dictionary
+
+        with db.transaction(write=False) as session:
+            dictionary.latest(session, entity)
+    except DomainError as exc:
+        console.print(f"[red]{gettext(exc.message, 'vi', **exc.params)}[/] ({exc.code})")
+        raise typer.Exit(2) from exc
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TextColumn("{task.fields[rows]} rows"),
         TimeRemainingColumn(), console=console,
