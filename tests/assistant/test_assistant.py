@@ -265,10 +265,10 @@ def test_catalog_event_makes_the_index_rebuild(client, db, platform_admin):
     with db.transaction(write=False) as session:
         before = current_token(session)
     with db.transaction() as session:
-        publish(session, "procedures.dossier.received", {"code": "X"})
+        publish(session, "procedures.payment.paid", {"code": "X"})
     wait_until_dispatched(db)
     with db.transaction(write=False) as session:
-        assert current_token(session) == before  # dossier traffic does not change knowledge
+        assert current_token(session) == before  # payment traffic does not change knowledge
     with db.transaction() as session:
         publish(session, "procedures.catalog.changed", {"codes": ["1.001193"]})
     wait_until_dispatched(db)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 
 from tinhso.assistant import register, service
 from tinhso.assistant.config import assistant_settings
+from tinhso.assistant.extract import MAX_FILE_BYTES, extract
 from tinhso.assistant.knowledge import index_for, mark_changed
 from tinhso.assistant.routing import agency_names
 from tinhso.assistant.routing import router as feedback_router
@@ -236,6 +237,39 @@ def create_document(
     data: DocumentCreate, session: SessionDep, principal: CurrentPrincipal, response: Response
 ) -> DocumentRead:
     doc, created, warnings = service.create_document(session, principal, data)
+    if not created:
+        response.status_code = 200
+    return _doc_read(doc, warnings)
+
+
+@router.post(
+    "/api/v1/ai/documents/upload",
+    operation_id="ai_document_upload",
+    tags=ASSISTANT,
+    response_model=DocumentRead,
+    status_code=201,
+    summary="Upload an internal document as a file: .txt, .md, .html or .docx (at most 5 MB)",
+)
+async def upload_document(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    response: Response,
+    file: Annotated[UploadFile, File(description="The document")],
+    title: Annotated[str | None, Form(max_length=300)] = None,
+    visibility: Annotated[Literal["agency", "province"], Form()] = "agency",
+) -> DocumentRead:
+    data = await file.read(MAX_FILE_BYTES + 1)
+    fmt, text = extract(file.filename or "", data)
+    stem = (file.filename or "").rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    meta = DocumentCreate.model_validate(
+        {
+            "title": title or stem or "Tài liệu",
+            "content": text or " ",
+            "format": fmt,
+            "visibility": visibility,
+        }
+    )
+    doc, created, warnings = service.create_document(session, principal, meta)
     if not created:
         response.status_code = 200
     return _doc_read(doc, warnings)
