@@ -685,14 +685,23 @@ def export_parquet(session: SessionDep, principal: CurrentPrincipal, table: str)
     ]
     out = ingest.reports_dir().parent / "exports"
     out.mkdir(parents=True, exist_ok=True)
-    target = out / f"{table}.parquet"
+    from tinhso.kit.db import new_id
+
+    target = out / f"{table}-{new_id()}.parquet"  # one file per request, removed once sent
     with warehouse.cursor(warehouse.path_for(session)) as cur:
         select_list = ", ".join(warehouse.quote(c) for c in cols)
         cur.execute(
             f"COPY (SELECT {select_list} FROM {warehouse.quote(table)}) TO '{target.as_posix()}' (FORMAT parquet)"
         )
     audit.record(session, "data.warehouse.export", object_type="warehouse", object_id=table)
-    return FileResponse(target, media_type="application/vnd.apache.parquet", filename=f"{table}.parquet")
+    from starlette.background import BackgroundTask
+
+    return FileResponse(
+        target,
+        media_type="application/vnd.apache.parquet",
+        filename=f"{table}.parquet",
+        background=BackgroundTask(target.unlink, missing_ok=True),
+    )
 
 
 class LinkageRequest(BaseModel):
