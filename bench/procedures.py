@@ -138,7 +138,8 @@ def run(url: str, n: int, samples: int) -> None:
             )
         )
         conn.execute(text(GENERATE), {"n": n, "units": units})
-        conn.execute(text("ANALYZE procedures_dossier"))
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE procedures_dossier"))  # what autovacuum does after a bulk load
     load_s = time.perf_counter() - t0
     with db.transaction() as s:
         total = s.scalar(select(func.count()).select_from(Dossier)) or 0
@@ -165,6 +166,7 @@ def run(url: str, n: int, samples: int) -> None:
     queue = time_queue()
     with db.engine.begin() as conn:
         conn.execute(text("DROP INDEX ix_procedures_dossier_queue"))
+        conn.execute(text("DROP INDEX ix_procedures_dossier_open_queue"))
         conn.execute(text("ANALYZE procedures_dossier"))
     queue_base = time_queue()
     with db.engine.begin() as conn:
@@ -193,13 +195,13 @@ def run(url: str, n: int, samples: int) -> None:
         n_scopes = sum(len(v) for v in everything.values())
 
     print()
-    print("baseline: the queue query without the composite index; the 766 index computed group by group")
+    print("baseline: the queue query without the queue indexes; the 766 index computed group by group")
     print(f"{'measure':<52}{'measured':>12}{'baseline':>14}{'goal':>10}  ok")
     print(
         f"{'work queue p50 (ms)':<52}{statistics.median(queue):>12.2f}{statistics.median(queue_base):>14.2f}{'':>10}"
     )
     print(
-        f"{'work queue p95 (ms)  [baseline: no composite index]':<52}{pct(queue, 0.95):>12.2f}"
+        f"{'work queue p95 (ms)  [baseline: no queue index]':<52}{pct(queue, 0.95):>12.2f}"
         f"{pct(queue_base, 0.95):>14.2f}{GOAL_QUERY_MS:>10.0f}  {'yes' if pct(queue, 0.95) < GOAL_QUERY_MS else 'NO'}"
     )
     print(f"{'status lookup p50 (ms)':<52}{statistics.median(lookup):>12.2f}{'':>14}{'':>10}")

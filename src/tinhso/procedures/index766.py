@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, case, func, literal, not_, or_, select, true
 from sqlalchemy.orm import Session
 
 from tinhso.identity.models import Agency
+from tinhso.kit.db import UTCDateTime
 from tinhso.kit.errors import Unprocessable
 from tinhso.procedures.calendar import TZ, WorkCalendar
 from tinhso.procedures.models import Dossier, Procedure
@@ -146,32 +146,6 @@ INDICATORS = [
 ]
 BY_ID = {i.id: i for i in INDICATORS}
 
-COLUMNS = (
-    Dossier.code,
-    Dossier.procedure_code,
-    Dossier.agency_code,
-    Dossier.commune_code,
-    Dossier.channel,
-    Dossier.status,
-    Dossier.received_at,
-    Dossier.due_at,
-    Dossier.finished_at,
-    Dossier.paused_at,
-    Dossier.paused_seconds,
-    Dossier.supplement_count,
-    Dossier.fee_total,
-    Dossier.paid_online,
-    Dossier.digitised,
-    Dossier.reused_data,
-    Dossier.from_data_store,
-    Dossier.vneid_verified,
-    Dossier.population_data,
-    Dossier.result_document_id,
-    Dossier.synced_at,
-    Dossier.rating,
-    Dossier.complaint,
-)
-
 
 def period_bounds(period: str) -> tuple[datetime, datetime]:
     """'2026-03' (month) or '2026-Q1' (quarter) as UTC bounds of the local (Asia/Ho_Chi_Minh) period."""
@@ -189,63 +163,62 @@ def period_bounds(period: str) -> tuple[datetime, datetime]:
     return start, end
 
 
-def _fetch(
-    session: Session, since: datetime, until: datetime, agency: str | None, commune: str | None
-) -> list[Any]:
+def _scope_filter(since: datetime, until: datetime, agency: str | None, commune: str | None) -> Any:
+    """Dossiers received in the period, plus earlier ones still open or finished in it."""
     in_period = and_(Dossier.received_at >= since, Dossier.received_at < until)
     carried = and_(
         Dossier.received_at < since,
         or_(Dossier.status.in_(OPEN), and_(Dossier.finished_at >= since, Dossier.finished_at < until)),
     )
-    stmt = select(*COLUMNS).where(or_(in_period, carried))
+    cond = or_(in_period, carried)
     if agency:
-        stmt = stmt.where(Dossier.agency_code == agency)
+        cond = and_(cond, Dossier.agency_code == agency)
     if commune:
-        stmt = stmt.where(Dossier.commune_code == commune)
-    return list(session.execute(stmt).all())
+        cond = and_(cond, Dossier.commune_code == commune)
+    return cond
 
 
-def _received(r: Any, since: datetime, until: datetime) -> bool:
-    return bool(since <= r.received_at < until)
-
-
-def _on_time(r: Any, until: datetime) -> bool:
-    if r.supplement_count > 1:
-        return False
-    if r.status == "supplement_requested" and r.paused_at is not None:
-        return bool(r.paused_at <= r.due_at)
-    end = r.finished_at if r.finished_at is not None and r.finished_at < until else until
-    return bool(end <= r.due_at)
-
-
-Pred = Callable[[Any], bool]
-
-
-def dossier_predicates(since: datetime, until: datetime) -> dict[str, tuple[Pred, Pred]]:
-    def rec(r: Any) -> bool:
-        return _received(r, since, until)
-
-    def online_counts(r: Any) -> bool:
-        return r.channel == 2 and (r.status not in WITH_RESULT or r.result_document_id is not None)
-
-    def population(r: Any) -> bool:
-        return bool(r.population_data or r.vneid_verified or r.from_data_store)
-
-    return {
-        "1.4": (rec, lambda r: r.synced_at is not None),
-        "2.1": (lambda r: True, lambda r: _on_time(r, until)),
-        "3.3": (rec, online_counts),
-        "3.6": (lambda r: rec(r) and r.fee_total > 0, lambda r: r.paid_online in (1, 2)),
-        "4.1": (
-            lambda r: r.status in WITH_RESULT and (r.finished_at or until) < until,
-            lambda r: r.result_document_id is not None,
+def dossier_conditions(since: datetime, until: datetime) -> dict[str, tuple[Any, Any]]:
+    """Per dossier-level indicator: (in the denominator, in the numerator) as SQL conditions."""
+    until_lit = literal(until, UTCDateTime)
+    rec = and_(Dossier.received_at >= since, Dossier.received_at < until)
+    end = case(
+        (and_(Dossier.finished_at.is_not(None), Dossier.finished_at < until), Dossier.finished_at),
+        else_=until_lit,
+    )
+    on_time = and_(
+        Dossier.supplement_count <= 1,
+        case(
+            (
+                and_(Dossier.status == "supplement_requested", Dossier.paused_at.is_not(None)),
+                Dossier.paused_at <= Dossier.due_at,
+            ),
+            else_=end <= Dossier.due_at,
         ),
-        "4.2": (rec, lambda r: bool(r.digitised) and r.result_document_id is not None),
-        "4.3": (rec, lambda r: bool(r.reused_data)),
-        "4.4": (rec, lambda r: bool(r.from_data_store)),
+    )
+    has_result = Dossier.result_document_id.is_not(None)
+    population = or_(Dossier.population_data, Dossier.vneid_verified, Dossier.from_data_store)
+    finished_with_result = and_(
+        Dossier.status.in_(WITH_RESULT), Dossier.finished_at.is_not(None), Dossier.finished_at < until
+    )
+    return {
+        "1.4": (rec, Dossier.synced_at.is_not(None)),
+        "2.1": (true(), on_time),
+        "3.3": (rec, and_(Dossier.channel == 2, or_(Dossier.status.not_in(WITH_RESULT), has_result))),
+        "3.6": (and_(rec, Dossier.fee_total > 0), Dossier.paid_online.in_((1, 2))),
+        "4.1": (finished_with_result, has_result),
+        "4.2": (rec, and_(Dossier.digitised, has_result)),
+        "4.3": (rec, Dossier.reused_data.is_(True)),
+        "4.4": (rec, Dossier.from_data_store.is_(True)),
         "4.5b": (rec, population),
-        "5.4c": (rec, lambda r: bool(r.complaint)),
+        "5.4c": (rec, Dossier.complaint.is_(True)),
     }
+
+
+def _seconds(session: Session, later: Any, earlier: Any) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return func.extract("epoch", later - earlier)
+    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
 
 def _procedures_in_scope(
@@ -307,50 +280,52 @@ def compute_many(
     agency: str | None = None,
     commune: str | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
-    """The index for several groupings at once: one read of the dossiers, each predicate evaluated once."""
+    """The index for several groupings; each is one aggregate query over the dossiers (plus two small ones)."""
     if not groups or any(g not in ("province", "agency", "commune") for g in groups):
         raise Unprocessable("bad_group", "Group by province, agency or commune")
     since, until = period_bounds(period)
-    rows = _fetch(session, since, until, agency, commune)
-    preds = list(dossier_predicates(since, until).items())
-    ids = [ind_id for ind_id, _ in preds]
-    # Per (group, key): numerators and denominators in the order of `ids`.
+    scope = _scope_filter(since, until, agency, commune)
+    conds = dossier_conditions(since, until)
+    ids = list(conds)
+    rec = and_(Dossier.received_at >= since, Dossier.received_at < until)
+    done = and_(rec, Dossier.finished_at.is_not(None), Dossier.finished_at < until)
+    elapsed = _seconds(session, Dossier.finished_at, Dossier.received_at) - Dossier.paused_seconds
     counts: dict[tuple[str, str], list[list[int]]] = {}
-    durations: dict[tuple[str, str], list[float]] = defaultdict(list)
-    ratings: dict[tuple[str, str], list[int]] = defaultdict(list)
+    durations: dict[tuple[str, str], tuple[float, int]] = {}
+    ratings: dict[tuple[str, str], tuple[float, int]] = {}
     online_procs: dict[tuple[str, str], set[str]] = defaultdict(set)
     pop_procs: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for r in rows:
-        bits = []
-        for _, (in_den, in_num) in preds:
-            d = in_den(r)
-            bits.append((d, d and in_num(r)))
-        received = _received(r, since, until)
-        duration = None
-        if r.finished_at is not None and r.finished_at < until and received:
-            duration = ((r.finished_at - r.received_at).total_seconds() - r.paused_seconds) / 86400
-        keys = []
-        for g in groups:
-            k = "province" if g == "province" else (r.agency_code if g == "agency" else r.commune_code)
-            if k is not None:
-                keys.append((g, k))
-        for gk in keys:
-            c = counts.get(gk)
-            if c is None:
-                c = counts[gk] = [[0, 0] for _ in ids]
-            for slot, (d, n) in zip(c, bits, strict=True):
-                if d:
-                    slot[1] += 1
-                    if n:
-                        slot[0] += 1
-            if duration is not None:
-                durations[gk].append(duration)
-            if r.rating is not None and received:
-                ratings[gk].append(r.rating)
-            if r.channel == 2 and received:
-                online_procs[gk].add(r.procedure_code)
-            if (r.population_data or r.vneid_verified or r.from_data_store) and received:
-                pop_procs[gk].add(r.procedure_code)
+    population = or_(Dossier.population_data, Dossier.vneid_verified, Dossier.from_data_store)
+    for g in groups:
+        key = {
+            "province": literal("province"),
+            "agency": Dossier.agency_code,
+            "commune": Dossier.commune_code,
+        }[g]
+        cols: list[Any] = [key.label("k")]
+        for ind_id in ids:
+            den, num = conds[ind_id]
+            cols.append(func.sum(case((den, 1), else_=0)))
+            cols.append(func.sum(case((and_(den, num), 1), else_=0)))
+        cols += [
+            func.sum(case((done, elapsed), else_=0)),
+            func.sum(case((done, 1), else_=0)),
+            func.sum(case((and_(rec, Dossier.rating.is_not(None)), Dossier.rating), else_=0)),
+            func.sum(case((and_(rec, Dossier.rating.is_not(None)), 1), else_=0)),
+        ]
+        for row in session.execute(select(*cols).where(scope).group_by(key)):
+            if row[0] is None:
+                continue
+            values = [int(v or 0) for v in row[1 : 1 + 2 * len(ids)]]
+            counts[(g, row[0])] = [[values[2 * i + 1], values[2 * i]] for i in range(len(ids))]
+            tail = row[1 + 2 * len(ids) :]
+            durations[(g, row[0])] = (float(tail[0] or 0) / 86400, int(tail[1] or 0))
+            ratings[(g, row[0])] = (float(tail[2] or 0), int(tail[3] or 0))
+        for target, cond in ((online_procs, Dossier.channel == 2), (pop_procs, population)):
+            pairs: Any = select(key.label("k"), Dossier.procedure_code).where(scope, rec, cond).distinct()
+            for k, code in session.execute(pairs):
+                if k is not None:
+                    target[(g, k)].add(code)
     agencies = {a.code: a for a in session.scalars(select(Agency))}
     all_procs = list(session.scalars(select(Procedure).where(Procedure.status == "published")))
     cal = WorkCalendar.load(session)
@@ -394,8 +369,8 @@ def _results(
     empty = [[0, 0] for _ in ids]
     counts = {k: dict(zip(ids, v, strict=True)) for (g, k), v in all_counts.items() if g == group_by}
     counts = defaultdict(lambda: dict(zip(ids, empty, strict=True)), counts)
-    durations = defaultdict(list, {k: v for (g, k), v in all_durations.items() if g == group_by})
-    ratings = defaultdict(list, {k: v for (g, k), v in all_ratings.items() if g == group_by})
+    durations = defaultdict(lambda: (0.0, 0), {k: v for (g, k), v in all_durations.items() if g == group_by})
+    ratings = defaultdict(lambda: (0.0, 0), {k: v for (g, k), v in all_ratings.items() if g == group_by})
     online_procs = defaultdict(set, {k: v for (g, k), v in all_online.items() if g == group_by})
     pop_procs = defaultdict(set, {k: v for (g, k), v in all_pop.items() if g == group_by})
     preds = ids
@@ -463,26 +438,26 @@ def _results(
                 }
                 continue
             if ind.id == "2.2":
-                d = durations[key]
+                total_days, n_done = durations[key]
                 figures[ind.id] = {
-                    "numerator": round(sum(d), 2),
-                    "denominator": len(d),
-                    "rate": round(sum(d) / len(d), 2) if d else None,
+                    "numerator": round(total_days, 2),
+                    "denominator": n_done,
+                    "rate": round(total_days / n_done, 2) if n_done else None,
                     "points": None,
                     "max_points": 0,
-                    "available": bool(d),
+                    "available": bool(n_done),
                     "unit": "days",
                 }
                 continue
             if ind.id == "5.1":
-                rs = ratings[key]
+                total_rating, n_rated = ratings[key]
                 figures[ind.id] = {
-                    "numerator": sum(rs),
-                    "denominator": len(rs),
-                    "rate": round(sum(rs) / len(rs), 2) if rs else None,
+                    "numerator": total_rating,
+                    "denominator": n_rated,
+                    "rate": round(total_rating / n_rated, 2) if n_rated else None,
                     "points": None,
                     "max_points": 0,
-                    "available": bool(rs),
+                    "available": bool(n_rated),
                     "unit": "average rating 1-5",
                 }
                 continue
@@ -548,41 +523,37 @@ def trace(
     commune: str | None = None,
     limit: int = 500,
 ) -> dict[str, Any]:
-    """The dossiers in the denominator and in the numerator of a dossier-level indicator."""
+    """The dossiers in the denominator and in the numerator (for 2.1: the late ones) of an indicator."""
     since, until = period_bounds(period)
-    preds = dossier_predicates(since, until)
+    conds = dossier_conditions(since, until)
     key = {"5.4": "5.4c"}.get(indicator, indicator)
-    if key not in preds:
+    if key not in conds:
         raise Unprocessable(
             "indicator_not_traceable", "Indicator {id} is not computed from dossiers", id=indicator
         )
-    den, num = preds[key]
-    rows = _fetch(session, since, until, agency, commune)
-    in_den = [r for r in rows if den(r)]
-    in_num = [r for r in in_den if num(r)]
-    if indicator in ("2.1", "5.4"):
-        in_num_codes = (
-            sorted(r.code for r in in_den if not num(r))
-            if indicator == "2.1"
-            else sorted(r.code for r in in_num)
-        )
-        label = "late" if indicator == "2.1" else "with_complaint"
-        return {
-            "indicator": indicator,
-            "period": period,
-            "denominator": len(in_den),
-            "numerator": len(in_num),
-            label: in_num_codes[:limit],
-            "denominator_codes": sorted(r.code for r in in_den)[:limit],
-        }
-    return {
+    den, num = conds[key]
+    scope = and_(_scope_filter(since, until, agency, commune), den)
+
+    def codes(cond: Any) -> list[str]:
+        return list(session.scalars(select(Dossier.code).where(cond).order_by(Dossier.code).limit(limit)))
+
+    def count(cond: Any) -> int:
+        return int(session.scalar(select(func.count()).select_from(Dossier).where(cond)) or 0)
+
+    out: dict[str, Any] = {
         "indicator": indicator,
         "period": period,
-        "denominator": len(in_den),
-        "numerator": len(in_num),
-        "numerator_codes": sorted(r.code for r in in_num)[:limit],
-        "denominator_codes": sorted(r.code for r in in_den)[:limit],
+        "denominator": count(scope),
+        "numerator": count(and_(scope, num)),
+        "denominator_codes": codes(scope),
     }
+    if indicator == "2.1":
+        out["late"] = codes(and_(scope, not_(num)))
+    elif indicator == "5.4":
+        out["with_complaint"] = codes(and_(scope, num))
+    else:
+        out["numerator_codes"] = codes(and_(scope, num))
+    return out
 
 
 def to_xlsx(results: list[dict[str, Any]]) -> bytes:

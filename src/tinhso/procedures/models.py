@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -71,6 +72,9 @@ class DossierCounter(Base):
     last: Mapped[int] = mapped_column(Integer, default=0)
 
 
+OPEN_SQL = "status IN ('received', 'assigned', 'in_review', 'for_signature', 'supplement_requested')"
+
+
 class Dossier(Base, IdMixin, TimestampMixin):
     """A dossier (hồ sơ TTHC) with the fields the national public-service portal (DVCQG) synchronises."""
 
@@ -80,6 +84,14 @@ class Dossier(Base, IdMixin, TimestampMixin):
         Index("ix_procedures_dossier_received", "received_at"),
         Index("ix_procedures_dossier_commune_received", "commune_code", "received_at"),
         Index("ix_procedures_dossier_finished", "finished_at"),
+        # The officials' work queue: open dossiers of an agency by due date (a small partial index).
+        Index(
+            "ix_procedures_dossier_open_queue",
+            "agency_code",
+            "due_at",
+            postgresql_where=text(OPEN_SQL),
+            sqlite_where=text(OPEN_SQL),
+        ),
     )
     code: Mapped[str] = mapped_column(String(40), unique=True)  # MaHoSo, Circular 01/2018 Art. 19
     procedure_code: Mapped[str] = mapped_column(ForeignKey("procedures_procedure.code"), index=True)
