@@ -219,3 +219,25 @@ def test_warehouse_personal_columns_refused_aggregates_suppressed_and_refreshed(
             s.scalars(select(AuditEntry.action).where(AuditEntry.action.like("opendata.publication.%")))
         )
     assert actions == {"opendata.publication.create", "opendata.publication.refresh"}
+
+
+def test_scheduled_refresh_and_quality_endpoint(client, db, publisher):
+    from datetime import timedelta
+
+    from tinhso.kit.db import utcnow
+    from tinhso.opendata import publishing
+    from tinhso.opendata.models import Publication
+
+    r = publish(client, publisher, source="reference:agencies", refresh_days=7, dataset={**META, "name": "co-quan"})
+    assert r.status_code == 201, r.text
+    assert r.json()["next_refresh_at"] is not None
+    with db.transaction() as session:
+        assert publishing.refresh_due(session) == 0
+        pub = session.get(Publication, r.json()["id"])
+        pub.next_refresh_at = utcnow() - timedelta(minutes=1)
+    with db.transaction() as session:
+        assert publishing.refresh_due(session) == 1
+        assert session.get(Publication, r.json()["id"]).next_refresh_at > utcnow() + timedelta(days=6)
+    quality = client.get("/api/v1/opendata/datasets/co-quan/quality").json()
+    assert quality["checks"]["license"]["ok"] is True and quality["checks"]["description"]["ok"] is False
+    assert client.get("/api/v1/opendata/datasets/khong-co/quality").status_code == 404
