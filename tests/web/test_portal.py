@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import func, select, update
 
+from tests.factories import PASSWORD
 from tests.web.portal import csrf_of, sign_in
 from tinhso.identity.auth import SESSION_COOKIE
 from tinhso.identity.models import WebSession
@@ -88,7 +89,7 @@ def test_session_cookie_attributes(client, factory) -> None:  # noqa: ANN001
         data={
             "login_csrf": csrf_of(form.text, "login_csrf"),
             "username": "cookie.user",
-            "password": __import__("tests.factories").factories.PASSWORD,
+            "password": PASSWORD,
         },
         follow_redirects=False,
     )
@@ -107,7 +108,7 @@ def test_callback_with_a_wrong_state_starts_no_session(client, db, factory) -> N
         data={
             "login_csrf": csrf_of(form.text, "login_csrf"),
             "username": "state.user",
-            "password": __import__("tests.factories").factories.PASSWORD,
+            "password": PASSWORD,
         },
         follow_redirects=False,
     )
