@@ -247,3 +247,20 @@ def test_verify_log_detects_tampering(client, hub, db):
     with db.transaction(write=False) as s:
         res = msglog.verify(s)
     assert not res.ok and res.broken_seq == 3
+
+
+def test_bodies_expire_but_the_chain_still_verifies(client, factory, upstream, db):
+    from datetime import timedelta
+
+    from tinhso.kit.db import utcnow
+
+    hub = make_hub(client, factory, upstream, classification="public", body_retention_days=1)
+    client.post(f"/r1/{hub.service_id}/echo", content=b"du lieu cong khai", headers=hub.headers())
+    with db.transaction() as s:
+        assert msglog.purge_bodies(s, utcnow()) == 0  # still within retention
+        assert msglog.purge_bodies(s, utcnow() + timedelta(days=2)) == 1
+    e = _log(db)[-1]
+    assert e.request_body is None and e.response_body is None
+    assert e.request_sha256 == hashlib.sha256(b"du lieu cong khai").hexdigest()
+    with db.transaction(write=False) as s:
+        assert msglog.verify(s).ok
