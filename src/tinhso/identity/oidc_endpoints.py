@@ -20,7 +20,7 @@ from tinhso.kit import audit
 from tinhso.kit.db import utcnow
 from tinhso.kit.deps import DatabaseDep, SessionDep
 from tinhso.kit.errors import Forbidden, Unauthorized
-from tinhso.kit.i18n import both
+from tinhso.kit.i18n import gettext
 from tinhso.settings import get_settings
 from tinhso.web.templating import language_of, render
 
@@ -64,7 +64,7 @@ def _refusal(request: Request, provider: Provider, error: OAuth2Error) -> Respon
     return render(
         request,
         "identity/oidc_error.html",
-        {"error_code": code, "error_message": both(message)[lang if lang in ("vi", "en") else "vi"]},
+        {"error_code": code, "error_message": gettext(message, lang)},
         status_code=body["status"],
     )
 
@@ -146,7 +146,7 @@ def authorize_sign_in(request: Request, session: SessionDep, db: DatabaseDep, fo
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
     lang = language_of(request)
     if not sent or not secrets.compare_digest(sent, cookie):
-        message = both("The form has expired; reload the page and try again")[lang]
+        message = gettext("The form has expired; reload the page and try again", lang)
         return _login_page(request, provider, client_name, error=message, username=username, status_code=403)
     try:
         person = service.authenticate_password(
@@ -157,7 +157,7 @@ def authorize_sign_in(request: Request, session: SessionDep, db: DatabaseDep, fo
         )
     except Unauthorized as exc:
         # The failure counter and its audit entry are kept: the request's transaction commits.
-        message = both(exc.message, **exc.params)[lang]
+        message = gettext(exc.message, lang, **exc.params)
         return _login_page(request, provider, client_name, error=message, username=username, status_code=401)
     provider.auth_time = utcnow()
     response = provider.create_authorization_response(oreq, grant_user=person, grant=grant)

@@ -34,7 +34,7 @@ from tinhso.identity.oidc_models import PORTAL_CLIENT_ID
 from tinhso.kit import audit
 from tinhso.kit.db import utcnow
 from tinhso.kit.deps import DatabaseDep, SessionDep
-from tinhso.kit.i18n import both
+from tinhso.kit.i18n import gettext
 from tinhso.settings import get_settings
 from tinhso.web.templating import language_of, render
 
@@ -76,7 +76,7 @@ def signin(request: Request, next: Annotated[str | None, Query(max_length=500)] 
 
 def _failed(request: Request, code: str, message: str, status: int = 400) -> Response:
     lang = language_of(request)
-    text = both(message)[lang if lang in ("vi", "en") else "vi"]
+    text = gettext(message, lang)
     return render(
         request, "identity/oidc_error.html", {"error_code": code, "error_message": text}, status_code=status
     )
