@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from sqlalchemy.orm import Session
@@ -15,6 +16,7 @@ from tinhso.assistant.register import seed_own_systems
 from tinhso.assistant.service import measure_answered_rate, measure_questions
 from tinhso.kit.events import Bus, Event
 
+log = logging.getLogger("tinhso.assistant")
 routers = [api_router, page_router]
 cli_name = "ai"
 home_page = "/tro-ly-ao"
@@ -26,12 +28,25 @@ __all__ = ["cli", "cli_name", "home_page", "measures", "routers", "seed", "start
 def startup(app: object) -> None:
     """Warm the language resources in the background so the first question is answered quickly."""
 
+    from tinhso.settings import get_settings
+
+    # The index is built ahead only when serving; under tests a background reader would hold locks while
+    # the fixtures empty the tables between tests.
+    db = getattr(getattr(app, "state", None), "db", None) if get_settings().environment != "test" else None
+
     def warm() -> None:
         from tinhso.assistant.diacritics import base_counts
+        from tinhso.assistant.knowledge import index_for
         from tinhso.assistant.textproc import segment
 
         base_counts()
         segment("khởi động")
+        if db is not None:
+            try:
+                with db.transaction(write=False) as session:
+                    index_for(session)
+            except Exception:  # noqa: BLE001 - a warm-up failure only means the first question builds it
+                log.warning("assistant index warm-up failed", exc_info=True)
 
     threading.Thread(target=warm, name="assistant-warmup", daemon=True).start()
 
