@@ -81,12 +81,14 @@ def link(rows: pa.Table, match_threshold: float = 0.9) -> pa.Table:
         [block_on("personal_id", "dob"), block_on("name_fold", "dob", "commune_code")], recall=0.8
     )
     linker.training.estimate_u_using_random_sampling(max_pairs=min(2e6, max(1e4, n * 5.0)), seed=1)
-    proportion = 1.0 if n < 200_000 else max(0.02, 200_000 / n)
+    # EM on samples, blocked on birth date (trains the name, id, commune, phone levels) and on name + commune
+    # (trains birth date and sex); name alone would pair every "Nguyễn Thị Hoa" with every other one.
+    proportion = min(1.0, 100_000 / max(n, 1))
     linker.training.estimate_parameters_using_expectation_maximisation(
         block_on("dob"), record_sample_proportion=proportion
     )
     linker.training.estimate_parameters_using_expectation_maximisation(
-        block_on("name_fold"), record_sample_proportion=proportion
+        block_on("name_fold", "commune_code"), record_sample_proportion=min(1.0, 4 * proportion)
     )
     predictions = linker.inference.predict(threshold_match_probability=0.5)
     clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, match_threshold)
