@@ -13,7 +13,7 @@ pytestmark = pytest.mark.browser
 
 def test_public_air_quality_pages_in_chromium(db, live_server) -> None:  # noqa: ANN001
     with db.transaction() as s:
-        demo.seed_demo(s, hours=30)
+        demo.seed_demo(s, hours=26, only=("KK-VINH-TV", "NM-LAM-NAMDAN"))
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path="/usr/bin/chromium",

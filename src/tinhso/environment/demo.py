@@ -50,11 +50,16 @@ DEMO_STATIONS = [
 HISTORY_HOURS = 30 * 24
 
 
-def seed_demo(session: Session, hours: int = HISTORY_HOURS) -> list[SimDevice]:
-    """Create the demo stations (once) with 30 days of history; returns their simulated devices."""
+def seed_demo(
+    session: Session, hours: int = HISTORY_HOURS, only: tuple[str, ...] | None = None
+) -> list[SimDevice]:
+    """Create the demo stations (once) with 30 days of history; returns their simulated devices.
+    `only` limits the stations (tests)."""
     devices: list[SimDevice] = []
     now = utcnow()
     for code, name, kind, commune, lat, lon, parameters, owner in DEMO_STATIONS:
+        if only is not None and code not in only:
+            continue
         station = session.scalar(select(Station).where(Station.code == code))
         if station is not None:
             continue
