@@ -44,6 +44,8 @@ def startup(app: FastAPI) -> None:
     settings = app.state.settings
     if settings.environment == "test":
         return  # tests start what they need themselves
+    if not settings.run_dispatcher:
+        return  # several API processes behind a proxy: the worker process ingests MQTT and runs the jobs
     background = Background(app.state.db, "api")
     background.start(with_simulator=env_settings().simulate_in_demo, http_base=settings.base_url)
     app.state.environment_background = background
