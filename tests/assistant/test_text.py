@@ -140,3 +140,47 @@ def test_feedback_routing_held_out_accuracy():
     assert result["held_out"] >= 40 and result["agencies"] >= 12
     assert result["accuracy"] >= 0.7
     assert result["accuracy"] > result["majority_baseline"] * 5
+
+
+def test_text_services_and_assistant_are_documented_in_openapi(client):
+    spec = client.get("/openapi.json").json()
+    ops = {op["operationId"]: path for path, item in spec["paths"].items() for op in item.values()}
+    for op in (
+        "ai_text_normalize",
+        "ai_text_restore_diacritics",
+        "ai_text_segment",
+        "ai_text_keywords",
+        "ai_text_classify_feedback",
+        "ai_assistant_ask",
+        "ai_system_list",
+        "ai_document_upload",
+    ):
+        assert op in ops, op
+    assert ops["ai_assistant_ask"] == "/api/v1/ai/assistant/ask"
+
+
+def test_short_assistant_path_is_the_same_endpoint(client):
+    body = client.post("/api/v1/assistant/ask", json={"question": "thời tiết hôm nay thế nào"}).json()
+    assert body["status"] == "unknown" and body["answer_id"]
+
+
+def test_segmentation_is_safe_from_a_cold_start_under_concurrency():
+    import subprocess
+    import sys
+
+    code = (
+        "import threading\n"
+        "from tinhso.assistant.textproc import segment\n"
+        "out, errors = [], []\n"
+        "def run():\n"
+        "    try:\n"
+        "        out.append(segment('Làm giấy khai sinh cho con'))\n"
+        "    except Exception as exc:\n"
+        "        errors.append(repr(exc))\n"
+        "threads = [threading.Thread(target=run) for _ in range(6)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "assert not errors, errors\n"
+        "assert all(o == out[0] for o in out) and 'khai sinh' in out[0], out\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]

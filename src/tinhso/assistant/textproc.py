@@ -9,6 +9,7 @@ stores NFC and one convention so that comparison, search and counting work.
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections import Counter
 from functools import lru_cache
@@ -93,19 +94,23 @@ def has_diacritics(text: str) -> bool:
     return fold(text) != text.lower()
 
 
-@lru_cache(maxsize=1)
-def _segmenter():  # noqa: ANN202 - underthesea's function, loaded once (its CRF model ships in the package)
-    from underthesea import word_tokenize
-
-    return word_tokenize
+_SEGMENT_LOCK = threading.Lock()
 
 
 def segment(text: str) -> list[str]:
-    """Vietnamese word segmentation (underthesea's bundled CRF): 'giấy khai sinh' → ['giấy', 'khai sinh']."""
+    """Vietnamese word segmentation (underthesea's bundled CRF): 'giấy khai sinh' → ['giấy', 'khai sinh'].
+
+    underthesea loads its model lazily on first use and that is not thread-safe (a concurrent first call
+    sees a half-loaded model), so calls are serialised; each takes about a millisecond.
+    """
     text = normalize(text)
     if not text:
         return []
-    return [w for w in _segmenter()(text) if w.strip()]
+    with _SEGMENT_LOCK:
+        from underthesea import word_tokenize
+
+        words = word_tokenize(text)
+    return [w for w in words if w.strip()]
 
 
 def _package_file(*parts: str) -> Path | None:
