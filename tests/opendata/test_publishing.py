@@ -228,7 +228,9 @@ def test_scheduled_refresh_and_quality_endpoint(client, db, publisher):
     from tinhso.opendata import publishing
     from tinhso.opendata.models import Publication
 
-    r = publish(client, publisher, source="reference:agencies", refresh_days=7, dataset={**META, "name": "co-quan"})
+    r = publish(
+        client, publisher, source="reference:agencies", refresh_days=7, dataset={**META, "name": "co-quan"}
+    )
     assert r.status_code == 201, r.text
     assert r.json()["next_refresh_at"] is not None
     with db.transaction() as session:
