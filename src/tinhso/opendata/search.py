@@ -283,12 +283,19 @@ def search(
     words = words_of(text)
     conds = _base_conditions(filters, visibility)
 
+    base = list(conds)
     text_cond = index.condition(words)
     if text_cond is not None:
         conds.append(text_cond)
     stmt = select(Dataset.id).where(*conds)
     uses_score = any(key.field == "score" for key in sort)
-    page_stmt, score = index.with_score(stmt, words) if uses_score else (stmt, literal(0.0, Float))
+    if uses_score and words and dialect == "sqlite":
+        # The bm25 join already restricts to the matches: one FTS5 scan for the page, not two.
+        page_stmt, score = index.with_score(select(Dataset.id).where(*base), words)
+    elif uses_score:
+        page_stmt, score = index.with_score(stmt, words)
+    else:
+        page_stmt, score = stmt, literal(0.0, Float)
     order = []
     for key in sort:
         column: Any = {
