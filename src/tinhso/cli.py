@@ -75,7 +75,7 @@ def demo(
     seed(demo=True)
     from tinhso.kit import democreds
 
-    console.print(f"[bold]Tài khoản demo / demo accounts:[/] {democreds.path().resolve()}")
+    console.print(f"[bold]Tài khoản demo / demo accounts:[/] {democreds.path().resolve()}", soft_wrap=True)
     console.print(
         f"[bold]Đăng nhập / sign in:[/] http://{host}:{port}/signin  (admin, canbo.tuphap, congdan, …)"
     )

@@ -204,3 +204,12 @@ def test_reading_someone_elses_record_is_audited_and_visible_to_them(client, fac
     usage = client.get("/api/v1/me/data-usage", headers=person.headers).json()
     assert usage["total"] == 1
     assert usage["items"][0]["actor_id"] == admin.id and usage["items"][0]["purpose"]
+
+
+def test_people_search_ignores_diacritics_and_case(client, factory):
+    admin = factory.person(("agency_admin",), agency=TUPHAP)
+    factory.person(agency=TUPHAP, username="nhung.nth", full_name="Nguyễn Thị Hồng Nhung")
+    factory.person(agency=TUPHAP, username="an.lv", full_name="Lê Văn An")
+    for q in ("hong nhung", "Hồng Nhung", "NGUYEN THI"):
+        found = client.get("/api/v1/people", headers=admin.headers, params={"q": q}).json()
+        assert [p["username"] for p in found["items"]] == ["nhung.nth"], q

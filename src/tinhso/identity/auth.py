@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from tinhso.identity import repository as repo
 from tinhso.identity import tokens
@@ -97,20 +98,26 @@ def web_session_of(session: Session, request: Request) -> WebSession | None:
     return web
 
 
-async def _csrf_ok(request: Request, web: WebSession) -> bool:
+async def _csrf_sent(request: Request) -> str | None:
+    """The CSRF token a cookie-authenticated form or script sent (header, or form field)."""
     sent = request.headers.get("x-csrf-token")
-    if not sent and request.headers.get("content-type", "").startswith(
-        ("application/x-www-form-urlencoded", "multipart/form-data")
+    if (
+        not sent
+        and request.method not in SAFE_METHODS
+        and request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")
+        )
     ):
         sent = str((await request.form()).get("csrf_token") or "")
-    return bool(sent) and sent == web.csrf_token
+    return sent or None
 
 
-async def optional_principal(request: Request, session: SessionDep) -> Principal | None:
-    """The caller if it presented a valid credential, else None; a bad credential is an error, not anonymity."""
+def _resolve(
+    request: Request, session: Session, csrf_sent: str | None
+) -> tuple[Principal | None, WebSession | None]:
+    """Find the caller (database work: runs in a worker thread, never on the event loop)."""
     db: Database = get_db(request)
     header = request.headers.get("authorization", "")
-    principal: Principal | None = None
     if header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -122,18 +129,28 @@ async def optional_principal(request: Request, session: SessionDep) -> Principal
             )
             if revoked is not None:
                 raise Unauthorized("credential_revoked", "The client credential was revoked")
-    else:
-        web = web_session_of(session, request)
-        if web is not None:
-            person = repo.get_person(session, web.person_id)
-            if person is not None and person.active:
-                from tinhso.identity.service import principal_for_person
+        return principal, None
+    web = web_session_of(session, request)
+    if web is None:
+        return None, None
+    person = repo.get_person(session, web.person_id)
+    if person is None or not person.active:
+        return None, None
+    from tinhso.identity.service import principal_for_person
 
-                if request.method not in SAFE_METHODS and not await _csrf_ok(request, web):
-                    raise Forbidden("csrf_failed", "The form has expired; reload the page and try again")
-                principal = principal_for_person(session, person)
-                request.state.web_session = web
+    if request.method not in SAFE_METHODS and not (csrf_sent and csrf_sent == web.csrf_token):
+        raise Forbidden("csrf_failed", "The form has expired; reload the page and try again")
+    return principal_for_person(session, person), web
+
+
+async def optional_principal(request: Request, session: SessionDep) -> Principal | None:
+    """The caller if it presented a valid credential, else None; a bad credential is an error, not anonymity."""
+    csrf_sent = await _csrf_sent(request)
+    principal, web = await run_in_threadpool(_resolve, request, session, csrf_sent)
+    if web is not None:
+        request.state.web_session = web
     request.state.principal = principal
+    # Set here, in the request's own context, so the handler (and audit entries) see the caller.
     principal_var.set(principal)
     return principal
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tinhso.kit.db import Base, IdMixin, TimestampMixin, UTCDateTime
+from tinhso.kit.text import fold
 
 ROLES = ("citizen", "official", "agency_admin", "leader", "platform_admin")
 
@@ -45,6 +46,8 @@ class Person(Base, IdMixin, TimestampMixin):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     preferred_language: Mapped[str] = mapped_column(String(8), default="vi")
+    # Folded username and name ("nguyen van a" finds "Nguyễn Văn A"); kept current by _person_search_text.
+    search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
     roles: Mapped[list[RoleAssignment]] = relationship(lazy="raise", cascade="all, delete-orphan")
 
 
@@ -125,3 +128,9 @@ class WebSession(Base, IdMixin):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     csrf_token: Mapped[str] = mapped_column(String(64))
+
+
+@event.listens_for(Person, "before_insert")
+@event.listens_for(Person, "before_update")
+def _person_search_text(_mapper: object, _conn: object, person: Person) -> None:
+    person.search_text = fold(f"{person.username} {person.full_name}")

@@ -64,7 +64,7 @@ def people_statement(
     if agency_code:
         stmt = stmt.where(Person.agency_code == agency_code)
     for word in fold(q or "").split():
-        stmt = stmt.where(or_(Person.username.contains(word), Person.full_name.icontains(word)))
+        stmt = stmt.where(Person.search_text.contains(word, autoescape=True))
     return stmt
 
 
