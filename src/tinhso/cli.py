@@ -237,6 +237,16 @@ def _mount_module_commands() -> None:
         sub = getattr(plugin, "cli", None)
         if sub is not None:
             app.add_typer(sub, name=getattr(plugin, "cli_name", name))
+    # The warehouse commands are also top-level, as operators know them: `tinhso ingest`, `tinhso synth`.
+    from importlib.util import find_spec
+
+    if find_spec("tinhso.data.cli") is not None:
+        from tinhso.data import cli as data_cli
+
+        app.command("ingest", help="Ingest a file into the data warehouse (= tinhso data ingest)")(
+            data_cli.ingest
+        )
+        app.add_typer(data_cli.synth_cli, name="synth")
 
 
 def main() -> None:
