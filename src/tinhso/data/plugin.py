@@ -13,6 +13,7 @@ from tinhso.data.measures import MEASURES
 from tinhso.data.pages import router as pages_router
 
 routers = [router, pages_router]
+home_page = "/du-lieu/tu-dien"
 reference_tables = ("data_codelist",)
 body_limit_exempt = ("/api/v1/data/batches",)
 measures = MEASURES

@@ -14,6 +14,7 @@ from tinhso.procedures.pages import router as pages_router
 from tinhso.procedures.tasks import worker as worker
 
 routers = [router, reports.router, govstack.router, pages_router]
+home_page = "/thu-tuc"
 reference_tables = ("procedures_procedure",)
 measures = {
     "procedures.on_time_rate": reports.on_time_rate,
