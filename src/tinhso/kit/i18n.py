@@ -51,15 +51,14 @@ def both(message: str, **params: object) -> dict[str, str]:
     return {"vi": gettext(message, "vi", **params), "en": gettext(message, "en", **params)}
 
 
-def pick_language(query: str | None, cookie: str | None, accept: str | None) -> str:
-    """Choose the page language: ?lang=, then the remembered cookie, then Accept-Language, then vi."""
+def pick_language(query: str | None, cookie: str | None, accept: str | None = None) -> str:
+    """Choose the page language: ?lang=, then the remembered choice, else Vietnamese.
+
+    The browser's Accept-Language is deliberately ignored: many people in Vietnam use an English-language
+    operating system, and the portal speaks Vietnamese unless the person chooses otherwise.
+    """
     available = set(languages())
     for candidate in (query, cookie):
         if candidate and candidate in available:
             return candidate
-    if accept:
-        for part in accept.split(","):
-            code = part.split(";")[0].strip().lower()[:2]
-            if code in available:
-                return code
     return DEFAULT_LANGUAGE

@@ -33,3 +33,5 @@ def configure(level: str = "INFO", json_logs: bool = True) -> None:
     root.handlers = [handler]
     root.setLevel(level)
     logging.getLogger("uvicorn.access").setLevel("WARNING")
+    # /readyz consults Alembic on every probe; its INFO lines would flood the logs.
+    logging.getLogger("alembic").setLevel("WARNING")
