@@ -35,6 +35,87 @@ def docx_bytes() -> bytes:
     return buf.getvalue()
 
 
+PDF_LINES = [
+    "Quy chế tiếp nhận văn bản đến",
+    "Văn thư vào sổ văn bản đến trong ngày và trình Chánh Văn phòng trước 16 giờ.",
+]
+
+
+def pdf_bytes(pages: list[list[str]]) -> bytes:
+    """A real PDF written by hand: a Type0 font with a ToUnicode map, so Vietnamese text is extractable."""
+    chars = sorted({ch for page in pages for line in page for ch in line})
+    cmap = "\n".join(f"<{ord(c):04X}> <{ord(c):04X}>" for c in chars)
+    to_unicode = (
+        "/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /T def /CMapType 2 def\n"
+        "1 begincodespacerange <0000> <FFFF> endcodespacerange\n"
+        f"{len(chars)} beginbfchar\n{cmap}\nendbfchar\nendcmap CMapName currentdict /CMap defineresource pop end end"
+    )
+    n = len(pages)
+    objs: list[str] = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [" + " ".join(f"{6 + 2 * i} 0 R" for i in range(n)) + f"] /Count {n} >>",
+        "<< /Type /Font /Subtype /Type0 /BaseFont /Arial /Encoding /Identity-H "
+        "/DescendantFonts [4 0 R] /ToUnicode 5 0 R >>",
+        "<< /Type /Font /Subtype /CIDFontType2 /BaseFont /Arial "
+        "/CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> /DW 500 >>",
+        f"<< /Length {len(to_unicode.encode())} >>\nstream\n{to_unicode}\nendstream",
+    ]
+    for i, page in enumerate(pages):
+        ops = (
+            "BT /F1 12 Tf 50 750 Td "
+            + " ".join("<" + "".join(f"{ord(c):04X}" for c in line) + "> Tj 0 -20 Td" for line in page)
+            + " ET"
+        )
+        objs.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
+            f"/Resources << /Font << /F1 3 0 R >> >> /Contents {7 + 2 * i} 0 R >>"
+        )
+        objs.append(f"<< /Length {len(ops)} >>\nstream\n{ops}\nendstream")
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for number, body in enumerate(objs, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{body}\nendobj\n".encode()
+    xref = len(out)
+    out += f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{o:010d} 00000 n \n" for o in offsets).encode()
+    out += f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return out
+
+
+def encrypted_pdf_bytes() -> bytes:
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf_bytes([PDF_LINES]))))
+    writer.encrypt("mat-khau", algorithm="RC4-128")
+    buf = io.BytesIO()
+    writer.write(buf)
+    return buf.getvalue()
+
+
+def test_pdf_upload_is_extracted_page_by_page_and_cited(client, factory):
+    limiter._seen.clear()
+    official = factory.person(("official",), agency=TUPHAP)
+    data = pdf_bytes([["Mở đầu", "Văn bản nội bộ của Sở."], PDF_LINES])
+    resp = client.post(
+        UPLOAD,
+        files={"file": ("van-ban-den.pdf", data, "application/pdf")},
+        data={"title": "Quy chế văn bản đến"},
+        headers=official.headers,
+    )
+    assert resp.status_code == 201, resp.json()
+    doc = client.get(f"/api/v1/ai/documents/{resp.json()['id']}", headers=official.headers).json()
+    assert doc["format"] == "text" and "Văn bản nội bộ của Sở." in doc["content"]
+    assert PDF_LINES[1] in doc["content"]
+    assert doc["content"].index("Mở đầu") < doc["content"].index(PDF_LINES[0])
+    body = client.post(
+        ASK, json={"question": "văn thư vào sổ văn bản đến khi nào"}, headers=official.headers
+    ).json()
+    assert body["citations"][0]["kind"] == "document"
+    assert body["citations"][0]["title"] == "Quy chế văn bản đến"
+    assert "trước 16 giờ" in body["answer"]
+
+
 def test_html_upload_keeps_text_and_drops_scripts(client, factory):
     limiter._seen.clear()
     official = factory.person(("official",), agency=TUPHAP)
@@ -68,7 +149,9 @@ def test_docx_upload(client, factory):
 def test_unsupported_broken_and_oversized_files_are_refused(client, factory):
     official = factory.person(("official",), agency=TUPHAP)
     cases = [
-        (("quy-che.pdf", b"%PDF-1.4 ...", "application/pdf"), "document_format"),
+        (("quy-che.pdf", b"%PDF-1.4 ...", "application/pdf"), "document_unreadable"),
+        (("quy-che.pdf", encrypted_pdf_bytes(), "application/pdf"), "document_encrypted"),
+        (("quy-che.odt", b"PK...", "application/octet-stream"), "document_format"),
         (("hong.docx", b"not a zip", "application/octet-stream"), "document_unreadable"),
         (
             ("latin1.txt", "Quy chế".encode("cp1258", errors="replace") + b"\xff\xfe\xfa", "text/plain"),

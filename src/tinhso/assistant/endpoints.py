@@ -248,7 +248,7 @@ def create_document(
     tags=ASSISTANT,
     response_model=DocumentRead,
     status_code=201,
-    summary="Upload an internal document as a file: .txt, .md, .html or .docx (at most 5 MB)",
+    summary="Upload an internal document as a file: .txt, .md, .html, .docx or .pdf (at most 5 MB)",
 )
 async def upload_document(
     session: SessionDep,

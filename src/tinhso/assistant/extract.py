@@ -1,4 +1,4 @@
-"""Text out of uploaded files: plain text, Markdown, HTML and DOCX (PDF needs a library the platform lacks)."""
+"""Text out of uploaded files: plain text, Markdown, HTML, DOCX and PDF (through pypdf, page by page)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import zipfile
 from html.parser import HTMLParser
 
 from defusedxml import ElementTree
+from pypdf import PdfReader
+from pypdf.errors import PdfReadError, PyPdfError
 
 from tinhso.kit.errors import Unprocessable
 
@@ -75,6 +77,25 @@ def docx_text(data: bytes) -> str:
     return "\n\n".join(paragraphs)
 
 
+def pdf_text(data: bytes) -> str:
+    """Text of a PDF, page by page (pages separated by a blank line); encrypted or broken files are refused."""
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted:
+            raise Unprocessable("document_encrypted", "The PDF is encrypted; upload it without a password")
+        pages = []
+        for page in reader.pages:
+            text = re.sub(r"[ \t\r\f\v]+", " ", page.extract_text() or "")
+            text = re.sub(r"\n\s*\n(\s*\n)+", "\n\n", text).strip()
+            if text:
+                pages.append(text)
+    except Unprocessable:
+        raise
+    except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise Unprocessable("document_unreadable", "The file cannot be read as {kind}", kind="PDF") from exc
+    return "\n\n".join(pages)
+
+
 def extract(filename: str, data: bytes) -> tuple[str, str]:
     """(format, text) of an uploaded file, by its extension."""
     if len(data) > MAX_FILE_BYTES:
@@ -82,6 +103,8 @@ def extract(filename: str, data: bytes) -> tuple[str, str]:
     name = filename.lower()
     if name.endswith(".docx"):
         return "markdown", docx_text(data)
+    if name.endswith(".pdf"):
+        return "text", pdf_text(data)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -92,6 +115,4 @@ def extract(filename: str, data: bytes) -> tuple[str, str]:
         return "markdown", text
     if name.endswith(".txt"):
         return "text", text
-    raise Unprocessable(
-        "document_format", "Upload a .txt, .md, .html or .docx file (PDF is not supported yet)"
-    )
+    raise Unprocessable("document_format", "Upload a .txt, .md, .html, .docx or .pdf file")
