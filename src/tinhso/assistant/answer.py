@@ -242,6 +242,13 @@ def compose_document(hits: list[Hit], lang: str) -> Draft:
     return Draft("\n".join(lines), [h.passage for h in docs], passages=passages)
 
 
+def compose_faq(hits: list[Hit], lang: str) -> Draft:
+    """A published FAQ entry: its question and its answer, as written by the agency."""
+    top = next(h.passage for h in hits if h.passage.source == "faq")
+    lines = [gettext("Frequently asked question: «{title}»", lang, title=top.title), top.fields["answer"]]
+    return Draft("\n".join(lines), [top])
+
+
 def unknown_text(lang: str, hotline: str, centre: str) -> str:
     return gettext(
         "I could not find this in the procedure catalog, so I will not guess. Please call the hotline "

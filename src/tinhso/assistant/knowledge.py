@@ -1,8 +1,8 @@
 """The knowledge base: sources of passages, and the accent-insensitive BM25 index over them.
 
-Sources implement `KnowledgeSource`. Two ship: the published procedure catalog (through the procedures
+Sources implement `KnowledgeSource`. Three ship: the published procedure catalog (through the procedures
 module's stable contract `tinhso.procedures.catalog_api.published_procedures`) and the internal documents
-agencies upload here. Every process keeps one index per database and rebuilds it when the index token in
+agencies upload here, and the FAQ entries agency administrators write (`FaqSource`). Every process keeps one index per database and rebuilds it when the index token in
 `assistant_index_state` changes (a document upload, a `procedures.*` event, or an explicit rebuild).
 """
 
@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tinhso.assistant.diacritics import Restorer, base_counts, domain_counts
-from tinhso.assistant.models import IndexState, KnowledgeDocument
+from tinhso.assistant.models import FaqEntry, IndexState, KnowledgeDocument
 from tinhso.assistant.textproc import has_diacritics, normalize, segment, stopwords
 from tinhso.kit.db import new_id, utcnow
 from tinhso.kit.text import fold
@@ -196,7 +196,31 @@ class DocumentSource:
         return out
 
 
-SOURCES: list[KnowledgeSource] = [ProcedureSource(), DocumentSource()]
+class FaqSource:
+    """Published FAQ entries (câu hỏi thường gặp, managed in `faq.py`): public knowledge, cited as "faq"."""
+
+    name = "faq"
+
+    def passages(self, session: Session) -> list[Passage]:
+        rows = session.scalars(
+            select(FaqEntry).where(FaqEntry.published.is_(True)).order_by(FaqEntry.created_at)
+        )
+        return [
+            Passage(
+                source="faq",
+                ref=row.id,
+                title=row.question,
+                text=f"{row.question}\n{row.answer}",
+                url=f"/api/v1/ai/faq/{row.id}",
+                audience="public",
+                agency_code=row.agency_code,
+                fields={"answer": row.answer},
+            )
+            for row in rows
+        ]
+
+
+SOURCES: list[KnowledgeSource] = [ProcedureSource(), DocumentSource(), FaqSource()]
 
 
 def analyse(text: str) -> list[str]:

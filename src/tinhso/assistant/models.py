@@ -75,3 +75,15 @@ class AISystem(Base, IdMixin, TimestampMixin):
     transparency_note: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="active")  # planned, active, retired
     version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class FaqEntry(Base, IdMixin, TimestampMixin):
+    """A frequently asked question and its answer, written by an agency; published ones are public knowledge."""
+
+    __tablename__ = "assistant_faq"
+    agency_code: Mapped[str] = mapped_column(ForeignKey("identity_agency.code"), index=True)
+    question: Mapped[str] = mapped_column(String(500))
+    answer: Mapped[str] = mapped_column(Text)
+    published: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer, default=1)

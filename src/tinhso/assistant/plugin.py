@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from tinhso.assistant import models as _models  # noqa: F401
 from tinhso.assistant.cli import cli
 from tinhso.assistant.endpoints import router as api_router
+from tinhso.assistant.faq import router as faq_router
 from tinhso.assistant.knowledge import mark_changed
 from tinhso.assistant.pages import router as page_router
 from tinhso.assistant.register import seed_own_systems
@@ -17,7 +18,7 @@ from tinhso.assistant.service import measure_answered_rate, measure_questions
 from tinhso.kit.events import Bus, Event
 
 log = logging.getLogger("tinhso.assistant")
-routers = [api_router, page_router]
+routers = [api_router, faq_router, page_router]
 cli_name = "ai"
 home_page = "/tro-ly-ao"
 measures = {"assistant.questions": measure_questions, "assistant.answered_rate": measure_answered_rate}
@@ -53,6 +54,10 @@ def startup(app: object) -> None:
 
 def seed(session: Session, demo: bool) -> None:
     seed_own_systems(session)
+    if demo:
+        from tinhso.assistant.faq import seed_demo
+
+        seed_demo(session)
 
 
 # Dossier traffic does not change what the assistant knows; anything else of the procedures module

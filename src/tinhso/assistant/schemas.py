@@ -212,3 +212,31 @@ class AISystemRead(BaseModel):
     version: int
     created_at: datetime
     updated_at: datetime
+
+
+class FaqCreate(BaseModel):
+    question: str = Field(min_length=5, max_length=500)
+    answer: str = Field(min_length=5, max_length=5000)
+    agency_code: str | None = Field(
+        default=None, max_length=32, description="Platform admins only; defaults to the caller's agency"
+    )
+    published: bool = True
+
+
+class FaqUpdate(BaseModel):
+    question: str | None = Field(default=None, min_length=5, max_length=500)
+    answer: str | None = Field(default=None, min_length=5, max_length=5000)
+    published: bool | None = None
+
+
+class FaqRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    agency_code: str
+    question: str
+    answer: str
+    published: bool
+    created_by: str
+    version: int
+    created_at: datetime
+    updated_at: datetime

@@ -156,6 +156,8 @@ def answer_question(
         return Result("unknown", "low_confidence", text, confidence, restored)
     if top.passage.source == "document":
         draft = compose.compose_document(hits, lang)
+    elif top.passage.source == "faq":
+        draft = compose.compose_faq(hits, lang)
     else:
         draft = compose.compose_procedure(restored, hits, lang)
         draft.passages = (
