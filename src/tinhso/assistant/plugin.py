@@ -8,6 +8,7 @@ import threading
 from sqlalchemy.orm import Session
 
 from tinhso.assistant import models as _models  # noqa: F401
+from tinhso.assistant.admin_pages import router as admin_router
 from tinhso.assistant.cli import cli
 from tinhso.assistant.endpoints import router as api_router
 from tinhso.assistant.faq import router as faq_router
@@ -18,7 +19,7 @@ from tinhso.assistant.service import measure_answered_rate, measure_questions
 from tinhso.kit.events import Bus, Event
 
 log = logging.getLogger("tinhso.assistant")
-routers = [api_router, faq_router, page_router]
+routers = [api_router, faq_router, page_router, admin_router]
 cli_name = "ai"
 home_page = "/tro-ly-ao"
 measures = {"assistant.questions": measure_questions, "assistant.answered_rate": measure_answered_rate}

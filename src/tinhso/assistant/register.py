@@ -103,7 +103,7 @@ def classify_risk(
     return level, reasons
 
 
-def _can_manage(principal: Principal, agency_code: str) -> bool:
+def can_manage(principal: Principal, agency_code: str) -> bool:
     if principal.is_platform_admin:
         return True
     return "agency_admin" in principal.roles and principal.agency_code == agency_code
@@ -148,7 +148,7 @@ def _apply_risk(row: AISystem) -> None:
 
 
 def create(session: Session, principal: Principal, data: AISystemCreate) -> AISystem:
-    if not _can_manage(principal, data.owner_agency_code):
+    if not can_manage(principal, data.owner_agency_code):
         raise Forbidden("ai_system_not_yours", "You may register only your own agency's AI systems")
     if identity_repo.get_agency(session, data.owner_agency_code) is None:
         raise NotFound("agency_not_found", "Agency {code} not found", code=data.owner_agency_code)
@@ -167,7 +167,7 @@ def create(session: Session, principal: Principal, data: AISystemCreate) -> AISy
 
 def update(session: Session, principal: Principal, system_id: str, data: AISystemUpdate) -> AISystem:
     row = get(session, system_id)
-    if not _can_manage(principal, row.owner_agency_code):
+    if not can_manage(principal, row.owner_agency_code):
         raise Forbidden("ai_system_not_yours", "You may change only your own agency's AI systems")
     if data.version != row.version:
         raise Conflict()
@@ -184,7 +184,7 @@ def update(session: Session, principal: Principal, system_id: str, data: AISyste
 
 def delete(session: Session, principal: Principal, system_id: str) -> None:
     row = get(session, system_id)
-    if not _can_manage(principal, row.owner_agency_code):
+    if not can_manage(principal, row.owner_agency_code):
         raise Forbidden("ai_system_not_yours", "You may change only your own agency's AI systems")
     audit.record(session, "assistant.ai_system.delete", object_type="ai_system", object_id=row.id)
     events.publish(session, "assistant.ai_system.removed", {"id": row.id, "code": row.code}, key=row.id)
