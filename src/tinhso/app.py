@@ -19,7 +19,7 @@ from tinhso.kit import logging as kit_logging
 from tinhso.kit.db import Database, get_database
 from tinhso.kit.errors import install_error_handlers
 from tinhso.kit.events import Dispatcher, bus
-from tinhso.kit.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from tinhso.kit.middleware import BodyLimitMiddleware, PrefixAppsMiddleware, RequestContextMiddleware
 from tinhso.modules import plugins
 from tinhso.settings import Settings, get_settings
 
@@ -86,6 +86,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     # Modules that stream large bodies (gateway, uploads) enforce their own limits.
     exempt = tuple(p for _, plugin in loaded for p in getattr(plugin, "body_limit_exempt", ()))
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, exempt_prefixes=exempt)
+    # Hot data paths served by plain ASGI apps ahead of routing (plugin hook `asgi_apps`, e.g. the gateway).
+    raw = {prefix: a for _, plugin in loaded for prefix, a in getattr(plugin, "asgi_apps", {}).items()}
+    if raw:
+        app.add_middleware(PrefixAppsMiddleware, apps=raw)
     # HSTS only where the platform is served over HTTPS (not on a developer's localhost).
     app.add_middleware(RequestContextMiddleware, hsts=settings.base_url.startswith("https://"))
     return app

@@ -123,3 +123,22 @@ async def _too_large(scope: Scope, send: Send) -> None:
         }
     )
     await send({"type": "http.response.body", "body": raw})
+
+
+class PrefixAppsMiddleware:
+    """Serve some path prefixes with plain ASGI apps ahead of routing (a module's hot data path, such as the
+    exchange gateway's `/r1/`): they skip routing and dependency resolution and do their own authentication,
+    limits and errors. Every other request goes on to the application."""
+
+    def __init__(self, app: ASGIApp, apps: dict[str, ASGIApp]):
+        self.app = app
+        self.apps = tuple(apps.items())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = scope["path"]
+            for prefix, target in self.apps:
+                if path.startswith(prefix):
+                    await target(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
