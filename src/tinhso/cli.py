@@ -86,10 +86,14 @@ def demo(
 @app.command()
 def worker() -> None:
     """Run background work: event delivery and each module's jobs, until SIGTERM."""
-    from tinhso.kit.events import Dispatcher
+    from tinhso.kit.events import Dispatcher, bus
 
     settings = get_settings()
     db = get_database()
+    # The worker delivers the outbox, so it needs the modules' subscribers and external bus (as the app does).
+    for _, plugin in plugins():
+        if hasattr(plugin, "subscribe"):
+            plugin.subscribe(bus)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
