@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from tinhso.identity import repository as idrepo
 from tinhso.identity.auth import CurrentPrincipal
 from tinhso.identity.principal import Principal
+from tinhso.kit import audit
 from tinhso.kit.db import utcnow
 from tinhso.kit.deps import ReadSessionDep, SessionDep
 from tinhso.kit.errors import Forbidden, NotFound, Unprocessable
@@ -72,6 +73,19 @@ def _service(p: Procedure) -> dict[str, Any]:
 def _status(status: str) -> dict[str, str]:
     code, title = STATUS[status]
     return {"code": code, "title": title}
+
+
+def _audit_read(session: Any, principal: Principal, d: Dossier) -> None:
+    """An official's (or system's) read of the applicant's identity number, name or form is audited."""
+    if not dossiers.is_applicant(principal, d):
+        audit.record(
+            session,
+            "procedures.dossier.read",
+            object_type="dossier",
+            object_id=d.code,
+            subject_id=d.applicant_person_id,
+            purpose=f"Giải quyết hồ sơ {d.code}",
+        )
 
 
 def _application(session: Any, d: Dossier) -> dict[str, Any]:
@@ -176,6 +190,7 @@ def applications(
         stmt = stmt.where(Dossier.applicant_personal_id == applicantId)
     out = []
     for d in session.scalars(stmt.offset(firstResult).limit(maxResult)):
+        _audit_read(session, principal, d)
         a = _application(session, d)
         out.append(
             {
@@ -202,7 +217,9 @@ def application(
 ) -> dict[str, Any]:  # noqa: N803
     from tinhso.procedures.endpoints import _dossier_for
 
-    return _application(session, _dossier_for(session, principal, fileId))
+    d = _dossier_for(session, principal, fileId)
+    _audit_read(session, principal, d)
+    return _application(session, d)
 
 
 def _tasks_of(session: Any, principal: Principal, d: Dossier) -> list[dict[str, Any]]:
