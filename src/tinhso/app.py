@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from tinhso import __version__
 from tinhso.kit import logging as kit_logging
 from tinhso.kit.db import Database, get_database
-from tinhso.kit.errors import install_error_handlers
+from tinhso.kit.errors import document_errors, install_error_handlers
 from tinhso.kit.events import Dispatcher, bus
 from tinhso.kit.middleware import BodyLimitMiddleware, PrefixAppsMiddleware, RequestContextMiddleware
 from tinhso.modules import plugins
@@ -105,6 +105,7 @@ def _clean_operation_ids(app: FastAPI) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # duplicates are renamed below
             schema = generate()
+        document_errors(schema)
         seen: set[str] = set()
         for path, operations in schema.get("paths", {}).items():
             for method, operation in operations.items():

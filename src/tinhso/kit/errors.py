@@ -109,6 +109,56 @@ _HTTP_CODES = {
 }
 
 
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "Error",
+    "type": "object",
+    "description": "Every refusal: HTTP status, stable code, message in Vietnamese and English.",
+    "required": ["status", "code", "message", "request_id"],
+    "properties": {
+        "status": {"type": "integer"},
+        "code": {"type": "string"},
+        "message": {
+            "type": "object",
+            "required": ["vi", "en"],
+            "properties": {"vi": {"type": "string"}, "en": {"type": "string"}},
+        },
+        "request_id": {"type": ["string", "null"]},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+}
+# The refusals any operation may answer (credential, agency isolation, missing object, stale write, body and
+# rate limits, invalid data); documented once here instead of on every route.
+DOCUMENTED_ERRORS = {
+    "400": "Bad request",
+    "401": "A valid credential is required",
+    "403": "Not allowed",
+    "404": "Not found",
+    "409": "Conflict",
+    "413": "Request body too large",
+    "422": "Invalid data",
+    "429": "Too many requests (see Retry-After)",
+}
+
+
+def document_errors(schema: dict[str, Any]) -> None:
+    """Add the shared Error body to every operation of an OpenAPI document, for each refusal status."""
+    schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    content = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            for status, description in DOCUMENTED_ERRORS.items():
+                current = responses.get(status)
+                # FastAPI's own 422 body ({"detail": [...]}) is not what the platform answers.
+                if current is None or "HTTPValidationError" in str(current.get("content", "")):
+                    responses[status] = {"description": description, "content": content}
+    components = schema["components"]["schemas"]
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Turn every error into the platform's typed JSON error body."""
 
