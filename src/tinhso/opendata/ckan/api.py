@@ -110,7 +110,34 @@ def api_version() -> dict[str, int]:
     return {"version": 3}
 
 
-@router.api_route("/api/3/action/{name}", methods=["GET", "POST"])
+# CKAN's own refusals (clients written for CKAN parse them): a bare string for a malformed call, else
+# `{"help", "success": false, "error": {"__type", "message"}}`; the platform's limits answer its Error body.
+_CKAN_ERROR = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "anyOf": [
+                    {"type": "string"},
+                    {
+                        "type": "object",
+                        "required": ["success", "error"],
+                        "properties": {"success": {"const": False}, "error": {"type": "object"}},
+                    },
+                    {"$ref": "#/components/schemas/Error"},
+                ]
+            }
+        }
+    }
+}
+_CKAN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Bad request (CKAN)", **_CKAN_ERROR},
+    403: {"description": "Authorization Error (CKAN)", **_CKAN_ERROR},
+    404: {"description": "Not Found Error (CKAN)", **_CKAN_ERROR},
+    409: {"description": "Validation Error (CKAN)", **_CKAN_ERROR},
+}
+
+
+@router.api_route("/api/3/action/{name}", methods=["GET", "POST"], responses=_CKAN_RESPONSES)
 @router.api_route("/api/action/{name}", methods=["GET", "POST"], include_in_schema=False)
 @router.api_route("/api/3/action/{name}/", methods=["GET", "POST"], include_in_schema=False)
 @router.api_route("/api/action/{name}/", methods=["GET", "POST"], include_in_schema=False)

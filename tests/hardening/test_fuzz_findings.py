@@ -1,0 +1,31 @@
+"""Regression tests for what the API fuzzing found: each response matches the OpenAPI document."""
+
+from __future__ import annotations
+
+from tests.hardening.contract import assert_conforms
+
+
+def test_ckan_action_refusals_are_documented(app, client) -> None:  # noqa: ANN001
+    unknown = client.get("/api/3/action/0")
+    assert unknown.status_code == 400
+    assert unknown.json() == "Bad request - Action name not known: 0"
+    assert_conforms(app, "GET", "/api/3/action/{name}", unknown, name="0")
+    missing = client.post("/api/3/action/package_show", json={"id": "khong-co"})
+    assert missing.status_code == 404
+    assert missing.json()["success"] is False
+    assert_conforms(app, "POST", "/api/3/action/{name}", missing, name="package_show")
+
+
+def test_platform_refusals_are_documented_with_the_shared_error_body(app, client, platform_admin) -> None:  # noqa: ANN001
+    anonymous = client.get("/api/v1/me")
+    assert anonymous.status_code == 401
+    assert_conforms(app, "GET", "/api/v1/me", anonymous)
+    invalid = client.post("/api/v1/agencies", json={"code": 1}, headers=platform_admin.headers)
+    assert invalid.status_code == 422
+    assert invalid.json()["code"] == "validation_error"
+    assert_conforms(app, "POST", "/api/v1/agencies", invalid)
+    schema = app.openapi()
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
+    assert schema["paths"]["/api/v1/me"]["get"]["responses"]["429"]["content"]["application/json"][
+        "schema"
+    ] == {"$ref": "#/components/schemas/Error"}
