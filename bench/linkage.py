@@ -45,9 +45,9 @@ def main() -> None:
     result = linkage.link_table(db, "citizen")
     seconds = time.perf_counter() - t
     path = warehouse.path_for_engine(db.engine)
-    with warehouse.cursor(path) as cur:
+    with warehouse.reader(path) as cur:
         people = linkage._input(cur, "citizen")
-    with warehouse.cursor(path) as cur:
+    with warehouse.reader(path) as cur:
         links = cur.sql("SELECT * FROM citizen_links").to_arrow_table()
     scores = linkage.evaluate(people, links, truth)
     print(

@@ -17,7 +17,8 @@ def data_db(db: Database) -> Iterator[Database]:
         load_entities(session)
     yield db
     path = warehouse.path_for_engine(db.engine)
-    with warehouse.cursor(path) as cur:
+    with warehouse.writer(path) as wh:
+        cur = wh.con
         for (name,) in cur.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema='main'"
         ).fetchall():

@@ -58,3 +58,27 @@ def test_fast_path_matches_normalisers(data_db) -> None:  # noqa: ANN001
             check = pipeline.std._check(specs[name], value)
             assert check.ok and check.value == got, (name, value, got, check)
         assert handled > 40
+
+
+def test_hamlet_parts_do_not_change_the_commune(tmp_path) -> None:  # noqa: ANN001
+    """Ingestion drops leading hamlet / house parts of an address before looking up its commune."""
+    import csv
+
+    import pyarrow.compute as pc
+
+    from tinhso.data.ingest import HAMLET
+    from tinhso.data.synth import write_citizens
+    from tinhso.kit.vn.address import to_commune_2025
+
+    out = tmp_path / "dan.csv"
+    write_citizens(out, 600, seed=3, dup_rate=0.0, error_rate=0.0)
+    addresses = sorted({r["address"] for r in csv.DictReader(out.open(encoding="utf-8")) if r["address"]})
+    addresses += [
+        "Xóm 3, Xã Diễn Kỷ, Huyện Diễn Châu, Tỉnh Nghệ An",
+        "Số 12 Lê Lợi, Phường Vinh Phú, Nghệ An",
+    ]
+    reduced = pc.replace_substring_regex(pa.array(addresses), HAMLET, "").to_pylist()
+    assert sum(a != r for a, r in zip(addresses, reduced, strict=True)) > len(addresses) // 2
+    for full, short in list(zip(addresses, reduced, strict=True))[::3]:
+        a, b = to_commune_2025(full), to_commune_2025(short)
+        assert (a.ok, a.value, a.rule, a.fixed) == (b.ok, b.value, b.rule, b.fixed), (full, short)

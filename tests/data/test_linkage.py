@@ -25,9 +25,9 @@ def test_linkage_finds_duplicates_with_provenance(client, data_db, factory, plat
         and result["golden_records"] == result["rows"] - result["duplicates_merged"]
     )
     wh = warehouse.path_for_engine(data_db.engine)
-    with warehouse.cursor(wh) as cur:
+    with warehouse.reader(wh) as cur:
         people = linkage._input(cur, "citizen")
-    with warehouse.cursor(wh) as cur:
+    with warehouse.reader(wh) as cur:
         links = cur.sql("SELECT * FROM citizen_links").to_arrow_table()
     scores = linkage.evaluate(people, links, truth)
     assert scores["precision"] >= 0.9 and scores["recall"] >= 0.9 and scores["true_pairs"] > 20

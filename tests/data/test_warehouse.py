@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import time
 import unicodedata
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -107,10 +110,33 @@ def test_ingest_xlsx_merged_header_and_truncated_csv(data_db, tmp_path) -> None:
     )
     ws.append(["040190001234", "Nguyễn Thị Hoa", 32_945, "F", "16681"])  # birth date as an Excel serial
     ws.append([40085004321, "Hồ Văn Bình", "=DATE(1985,9,3)", "M", "17464"])  # number lost its zero; formula
+    ws.append(["040090001235", "Lê Văn An", "=DATE(1990,1,2)", "M", "16681"])  # formula saved with its result
     path = tmp_path / "dan-cu.xlsx"
     wb.save(path)
+    # openpyxl saves formulas without results; give the second one the result a spreadsheet program would save
+    with zipfile.ZipFile(path) as zin:
+        parts = {n: zin.read(n) for n in zin.namelist()}
+    sheet = parts["xl/worksheets/sheet1.xml"]
+    assert sheet.count(b"<v></v>") == 2
+    parts["xl/worksheets/sheet1.xml"] = sheet.replace(
+        b"<f>DATE(1990,1,2)</f><v></v>", b"<f>DATE(1990,1,2)</f><v>32875</v>"
+    )
+    with zipfile.ZipFile(path, "w") as zout:
+        for n, data in parts.items():
+            zout.writestr(n, data)
     batch, _ = ingest_file(data_db, path, "citizen", "xlsx")
-    assert batch.rows_total == 2 and batch.rows_accepted == 1 and batch.rows_rejected == 1
+    assert batch.rows_total == 3 and batch.rows_accepted == 2 and batch.rows_rejected == 1
+    lines = list(
+        csv.DictReader(io.StringIO((reports_dir() / batch.error_report).read_text(encoding="utf-8-sig")))
+    )
+    assert [(r["row"], r["field"], r["rule"]) for r in lines] == [
+        ("4", "birth_date", "formula_without_value")
+    ]
+    assert "C4" in lines[0]["message_vi"] and "công thức" in lines[0]["message_vi"]
+    assert lines[0]["value"] == "'=DATE(1985,9,3)"  # the formula text, neutralised for spreadsheets
+    with data_db.transaction() as s:
+        stored = warehouse_api.read_rows(s, "citizen", ["personal_id", "birth_date"])
+    assert {r["personal_id"]: r["birth_date"] for r in stored}["040090001235"] == "1990-01-02"
     injected = _csv(tmp_path, ['=HYPERLINK("http://x"),Ai Đó,12/05/1990,F,01,VN,,16681,'], name="inject.csv")
     report = (reports_dir() / ingest_file(data_db, injected, "citizen", "inject")[0].error_report).read_text(
         encoding="utf-8-sig"

@@ -96,8 +96,8 @@ def link(
     console.print(result)
     if truth is not None:
         path = warehouse.path_for_engine(db.engine)
-        with warehouse.cursor(path) as cur:
+        with warehouse.reader(path) as cur:
             people = linkage._input(cur, table)
-        with warehouse.cursor(path) as cur:
+        with warehouse.reader(path) as cur:
             links = cur.sql(f"SELECT * FROM {warehouse.quote(table + '_links')}").to_arrow_table()
         console.print(linkage.evaluate(people, links, truth))

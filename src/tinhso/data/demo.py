@@ -96,7 +96,7 @@ def population_table(session: Session) -> None:
 
     names = {c.code: c.name for c in session.scalars(select(Commune))}
     path = warehouse.path_for(session)
-    with warehouse.cursor(path) as cur:
+    with warehouse.reader(path) as cur:
         if not warehouse.table_exists(cur, "citizen"):
             return
         rows = cur.execute(

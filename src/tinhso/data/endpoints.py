@@ -647,7 +647,7 @@ def save_query(session: SessionDep, principal: CurrentPrincipal, body: SavedQuer
     from tinhso.data.query import analyse
     from tinhso.kit import audit
 
-    with warehouse.cursor(warehouse.path_for(session)) as cur:
+    with warehouse.reader(warehouse.path_for(session)) as cur:
         analyse(cur, body.sql, {t.name for t in warehouse_api.warehouse_tables(session)})
     q = SavedQuery(
         name=body.name,
@@ -688,7 +688,7 @@ def export_parquet(session: SessionDep, principal: CurrentPrincipal, table: str)
     from tinhso.kit.db import new_id
 
     target = out / f"{table}-{new_id()}.parquet"  # one file per request, removed once sent
-    with warehouse.cursor(warehouse.path_for(session)) as cur:
+    with warehouse.reader(warehouse.path_for(session)) as cur:
         select_list = ", ".join(warehouse.quote(c) for c in cols)
         cur.execute(
             f"COPY (SELECT {select_list} FROM {warehouse.quote(table)}) TO '{target.as_posix()}' (FORMAT parquet)"

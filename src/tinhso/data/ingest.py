@@ -13,6 +13,7 @@ import csv
 import hashlib
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -47,6 +48,10 @@ ARROW_TYPES = {
     "boolean": pa.bool_(),
 }
 CACHE_LIMIT = 300_000
+HAMLET = (
+    r"(?i)^\s*(?:(?:thôn|xóm|bản|khối|tổ|ấp|đội|làng|khu|cụm|số|thon|xom|ban|khoi|to|ap|doi|lang|cum|so)"
+    r"\s[^,]*,\s*)+"
+)
 PROVINCES = pa.array(sorted(PROVINCE_CODES))
 MOBILE = pa.array(sorted(MOBILE_PREFIXES))
 Progress = Callable[[int, int, int], None]  # bytes done, bytes total, rows done
@@ -132,6 +137,9 @@ class Pipeline:
             if spec.get("rule") == "commune" and "address" in self.names:
                 # A missing commune is taken from the address (2025 or legacy form), when it is unambiguous.
                 address = table.column("address").combine_chunks()
+                # Only the administrative part decides the commune: leading hamlet / house parts ("Thôn 2, ...")
+                # are dropped so that each distinct place is parsed once, not once per hamlet.
+                address = pc.replace_substring_regex(address, HAMLET, "")
                 col = pc.if_else(pc.is_null(col), address, col)
             fast = self._fast(spec, col) if n else None
             encoded = pc.dictionary_encode(pc.if_else(pc.is_null(fast[0]), col, None) if fast else col)
@@ -168,6 +176,11 @@ class Pipeline:
         if contradiction is not None:
             c.contradictions += int(pc.sum(contradiction).as_py() or 0)
             reject = pc.or_(reject, contradiction)
+        if chunk.cell_errors:
+            marked = [False] * n
+            for i, *_ in chunk.cell_errors:
+                marked[i] = True
+            reject = pc.or_(reject, pa.array(marked, pa.bool_()))
         keep = pc.invert(reject)
         self.last_keep = keep
         accepted = pa.table(out).filter(keep)
@@ -202,23 +215,30 @@ class Pipeline:
         if rule == "date" or kind == "date":
             # dd/mm/yyyy (how Vietnamese documents write dates) and yyyy-mm-dd are both standard: not "fixed".
             values = pc.coalesce(
-                self._fast_date(col, r"^[0-9]{2}/[0-9]{2}/[0-9]{4}$", "%d/%m/%Y"),
-                self._fast_date(col, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", "%Y-%m-%d"),
+                self._fast_date(col, r"^[0-9]{2}/[0-9]{2}/[0-9]{4}$", "%d/%m/%Y", 0, 3),
+                self._fast_date(col, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", "%Y-%m-%d", 8, 5),
             )
             return values, pa.array([False] * len(col))
         return None
 
-    def _fast_date(self, col: pa.Array, pattern: str, fmt: str) -> pa.Array:
+    def _fast_date(self, col: pa.Array, pattern: str, fmt: str, day: int, month: int) -> pa.Array:
         ok = pc.fill_null(pc.match_substring_regex(col, pattern), False)
-        stamps = pc.strptime(pc.if_else(ok, col, None), format=fmt, unit="s", error_is_null=True)
-        # strptime rolls 31/02 over to 02/03: keep only dates that print back exactly as written
-        same = pc.fill_null(pc.equal(pc.strftime(stamps, format=fmt), col), False)
+        written = pc.if_else(ok, col, None)
+        stamps = pc.strptime(written, format=fmt, unit="s", error_is_null=True)
+        # strptime rolls 31/02 over to 02/03: keep only dates whose day and month are the ones written
+        same = pc.and_(
+            pc.equal(pc.day(stamps), pc.cast(pc.utf8_slice_codeunits(written, day, day + 2), pa.int64())),
+            pc.equal(
+                pc.month(stamps), pc.cast(pc.utf8_slice_codeunits(written, month, month + 2), pa.int64())
+            ),
+        )
         parsed = pc.cast(stamps, pa.date32())
         in_range = pc.and_(
             pc.greater_equal(parsed, pa.scalar(date(1880, 1, 1), pa.date32())),
             pc.less_equal(parsed, pa.scalar(self.std.today, pa.date32())),
         )
-        return pc.if_else(pc.and_(same, pc.fill_null(in_range, False)), parsed, pa.scalar(None, pa.date32()))
+        keep = pc.fill_null(pc.and_(same, in_range), False)
+        return pc.if_else(keep, parsed, pa.scalar(None, pa.date32()))
 
     def _contradictions(self, out: dict[str, pa.Array], n: int) -> pa.Array | None:
         if not n or not {"personal_id", "birth_date", "sex"} <= set(out):
@@ -248,11 +268,19 @@ class Pipeline:
             )
             self.counts.total += 1
             self.counts.rejected += 1
+        read_errors: dict[tuple[int, str], tuple[str, str, str, dict[str, Any]]] = {
+            (i, name): (value, rule, message, params)
+            for i, name, value, rule, message, params in chunk.cell_errors
+        }
         rows = pc.indices_nonzero(reject).to_pylist() if table.num_rows else []
         for i in rows:
             for spec in self.fields:
                 name = spec["name"]
                 bad_rows, checks, indices = errors[name]
+                if (i, name) in read_errors:
+                    value, rule, message, params = read_errors[i, name]
+                    lines.append(self._line(chunk.rows[i], name, value, rule, message, params))
+                    continue
                 if not bad_rows[i].as_py():
                     continue
                 raw = table.column(name)[i].as_py()
@@ -385,54 +413,91 @@ def run_batch(
         wh_path = warehouse.path_for(session)
         table, bytes_total, source = batch.table_name, batch.bytes_total, batch.source
     report_path = reports_dir() / f"{batch_id}.csv"
-    duplicates = 0
     try:
-        with warehouse.cursor(wh_path) as cur, report_path.open("w", encoding="utf-8-sig", newline="") as rfh:
-            writer = csv.DictWriter(rfh, ["row", "field", "value", "rule", "message_vi", "message_en"])
-            writer.writeheader()
-            cur.execute("BEGIN TRANSACTION")
-            try:
+        with warehouse.writer(wh_path) as wh:
+            cur = wh.con
+            with report_path.open("w", encoding="utf-8-sig", newline="") as rfh:
+                writer = csv.DictWriter(rfh, ["row", "field", "value", "rule", "message_vi", "message_en"])
+                writer.writeheader()
                 warehouse.ensure_table(cur, table, columns_of(entity))
-                cur.execute(f"DELETE FROM {warehouse.quote(table)} WHERE _batch_id = ?", [batch_id])
+                # Rows of batches that never finished (a crash between publishing and recording) go first;
+                # read under the write lock, so no other load is between publishing and recording now.
+                with db.transaction() as session:
+                    done = list(
+                        session.scalars(
+                            select(Batch.id).where(Batch.table_name == table, Batch.status == "done")
+                        )
+                    )
+                cur.execute(
+                    f"DELETE FROM {warehouse.quote(table)} WHERE _batch_id IS NOT NULL "
+                    "AND NOT list_contains(?::VARCHAR[], _batch_id)",
+                    [done],
+                )
                 last_commit = 0.0
-                for chunk in chunks(path, fmt, entity.fields, chunk_rows):
-                    accepted, lines = pipeline.run(chunk)
-                    for line in lines:
-                        writer.writerow({k: safe_cell(v) for k, v in line.items()})
-                    if accepted.num_rows:
-                        rows = pa.array(chunk.rows, pa.int64()).filter(pipeline.last_keep)
-                        accepted = accepted.append_column(
-                            "_batch_id", pa.array([batch_id] * accepted.num_rows)
-                        )
-                        accepted = accepted.append_column("_source", pa.array([source] * accepted.num_rows))
-                        accepted = accepted.append_column("_row", rows)
-                        cur.register("incoming", accepted)
-                        cur.execute(
-                            f"INSERT INTO {warehouse.quote(table)} BY NAME "
-                            "SELECT *, now()::TIMESTAMP AS _ingested_at FROM incoming"
-                        )
-                        cur.unregister("incoming")
-                    if progress:
-                        progress(chunk.bytes_done, bytes_total, pipeline.counts.total)
-                    if time.monotonic() - last_commit > 1.0:
-                        _progress(db, batch_id, pipeline.counts, chunk.bytes_done)
-                        last_commit = time.monotonic()
-                key = entity.key_field
-                dup = cur.execute(
-                    f"SELECT count(*) - count(DISTINCT {warehouse.quote(key)}) FROM {warehouse.quote(table)} "
-                    "WHERE _batch_id = ?",
-                    [batch_id],
-                ).fetchone()
-                duplicates = int(dup[0]) if dup else 0
-                total_rows = warehouse.count_rows(cur, table)
-                cur.execute("COMMIT")
+
+                def insert(accepted: pa.Table) -> None:
+                    cur.register("incoming", accepted)
+                    cur.execute(
+                        f"INSERT INTO {warehouse.quote(table)} BY NAME "
+                        "SELECT *, now()::TIMESTAMP AS _ingested_at FROM incoming"
+                    )
+                    cur.unregister("incoming")
+
+                # DuckDB stores chunk n (its own threads, no GIL) while this thread standardises chunk n + 1.
+                with ThreadPoolExecutor(1, thread_name_prefix="warehouse-insert") as inserter:
+                    pending: Future[None] | None = None
+                    for chunk in chunks(path, fmt, entity.fields, chunk_rows):
+                        accepted, lines = pipeline.run(chunk)
+                        for line in lines:
+                            writer.writerow({k: safe_cell(v) for k, v in line.items()})
+                        if accepted.num_rows:
+                            rows = pa.array(chunk.rows, pa.int64()).filter(pipeline.last_keep)
+                            accepted = accepted.append_column(
+                                "_batch_id", pa.array([batch_id] * accepted.num_rows)
+                            )
+                            accepted = accepted.append_column(
+                                "_source", pa.array([source] * accepted.num_rows)
+                            )
+                            accepted = accepted.append_column("_row", rows)
+                            if pending is not None:
+                                pending.result()
+                            pending = inserter.submit(insert, accepted)
+                        if progress:
+                            progress(chunk.bytes_done, bytes_total, pipeline.counts.total)
+                        if time.monotonic() - last_commit > 1.0:
+                            _progress(db, batch_id, pipeline.counts, chunk.bytes_done)
+                            last_commit = time.monotonic()
+                    if pending is not None:
+                        pending.result()
+            key = entity.key_field
+            dup = cur.execute(
+                f"SELECT count(*) - count(DISTINCT {warehouse.quote(key)}) FROM {warehouse.quote(table)} "
+                "WHERE _batch_id = ?",
+                [batch_id],
+            ).fetchone()
+            duplicates = int(dup[0]) if dup else 0
+            total_rows = warehouse.count_rows(cur, table)
+            # Publish, then record the result; if the platform database refuses it, take the publication back.
+            wh.publish()
+            try:
+                batch = _finish(
+                    db,
+                    batch_id,
+                    pipeline.counts,
+                    duplicates,
+                    started,
+                    report_path,
+                    entity,
+                    total_rows,
+                    principal,
+                )
             except BaseException:
-                cur.execute("ROLLBACK")
+                wh.take_back()
                 raise
     except BaseException as exc:
         with db.transaction() as session:
             failed = session.get(Batch, batch_id)
-            if failed is not None:
+            if failed is not None and failed.status != "done":
                 failed.status, failed.finished_at = "failed", utcnow()
                 failed.error = str(getattr(exc, "message", None) and exc) or repr(exc)
                 failed.error = failed.error[:2000]
@@ -445,41 +510,48 @@ def run_batch(
                     actor=principal,
                 )
         raise
-    counts = pipeline.counts
-    try:
-        with db.transaction() as session:
-            batch = session.get(Batch, batch_id)
-            assert batch is not None
-            batch.rows_total, batch.rows_accepted = counts.total, counts.accepted
-            batch.rows_fixed, batch.rows_rejected = counts.fixed, counts.rejected
-            batch.bytes_done, batch.quality = bytes_total, quality_of(counts, duplicates)
-            batch.status, batch.finished_at = "done", utcnow()
-            batch.duration_s = round(time.monotonic() - started, 3)
-            batch.error_report = report_path.name
-            warehouse_api.register_table(
-                session,
-                table,
-                entity.code,
-                entity.name_vi,
-                entity.name_en,
-                columns_of(entity),
-                total_rows,
-                batch.agency_code,
-            )
-            audit.record(
-                session,
-                "data.batch.load",
-                object_type="data_batch",
-                object_id=batch_id,
-                detail={"accepted": counts.accepted, "rejected": counts.rejected, "table": table},
-                actor=principal,
-            )
-            session.expunge(batch)
-    except BaseException:
-        # The platform database refused the result: take the rows back out of the warehouse.
-        with warehouse.cursor(wh_path) as cur:
-            cur.execute(f"DELETE FROM {warehouse.quote(table)} WHERE _batch_id = ?", [batch_id])
-        raise
+    return batch
+
+
+def _finish(
+    db: Database,
+    batch_id: str,
+    counts: _Counts,
+    duplicates: int,
+    started: float,
+    report_path: Path,
+    entity: Entity,
+    total_rows: int,
+    principal: Any,
+) -> Batch:
+    with db.transaction() as session:
+        batch = session.get(Batch, batch_id)
+        assert batch is not None
+        batch.rows_total, batch.rows_accepted = counts.total, counts.accepted
+        batch.rows_fixed, batch.rows_rejected = counts.fixed, counts.rejected
+        batch.bytes_done, batch.quality = batch.bytes_total, quality_of(counts, duplicates)
+        batch.status, batch.finished_at = "done", utcnow()
+        batch.duration_s = round(time.monotonic() - started, 3)
+        batch.error_report = report_path.name
+        warehouse_api.register_table(
+            session,
+            batch.table_name,
+            entity.code,
+            entity.name_vi,
+            entity.name_en,
+            columns_of(entity),
+            total_rows,
+            batch.agency_code,
+        )
+        audit.record(
+            session,
+            "data.batch.load",
+            object_type="data_batch",
+            object_id=batch_id,
+            detail={"accepted": counts.accepted, "rejected": counts.rejected, "table": batch.table_name},
+            actor=principal,
+        )
+        session.expunge(batch)
     return batch
 
 

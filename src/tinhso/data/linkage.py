@@ -125,12 +125,12 @@ def run(
     path: Path, table: str = "citizen", match_threshold: float = 0.9
 ) -> tuple[pa.Table, pa.Table, pa.Table]:
     """(people, links, golden) for a warehouse table; also written back as <table>_links and <table>_golden."""
-    with warehouse.cursor(path) as cur:
+    with warehouse.reader(path) as cur:
         if not warehouse.table_exists(cur, warehouse.check_ident(table)):
             from tinhso.kit.errors import NotFound
 
             raise NotFound("warehouse_table_not_found", "Warehouse table {table} not found", table=table)
-    with warehouse.cursor(path) as cur:
+    with warehouse.reader(path) as cur:
         people = _input(cur, table)
     if people.num_rows > 1:
         links = link(people, match_threshold)
@@ -151,17 +151,11 @@ def run(
         "SELECT p._source, p._row, l.cluster_id FROM links l JOIN people p USING (unique_id) ORDER BY p._source, p._row"
     ).to_arrow_table()
     con.close()
-    with warehouse.cursor(path) as cur:
-        cur.execute("BEGIN TRANSACTION")
-        try:
-            for name, data in ((f"{table}_links", link_rows), (f"{table}_golden", golden)):
-                cur.register("incoming", data)
-                cur.execute(f"CREATE OR REPLACE TABLE {warehouse.quote(name)} AS SELECT * FROM incoming")
-                cur.unregister("incoming")
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
+    with warehouse.writer(path) as wh:
+        for name, data in ((f"{table}_links", link_rows), (f"{table}_golden", golden)):
+            wh.con.register("incoming", data)
+            wh.con.execute(f"CREATE OR REPLACE TABLE {warehouse.quote(name)} AS SELECT * FROM incoming")
+            wh.con.unregister("incoming")
     return people, link_rows, golden
 
 

@@ -91,7 +91,7 @@ def run_query(
         c.name for t in tables.values() for c in t.columns if c.classification in ("personal", "sensitive")
     }
     privileged = principal is not None and principal.has_role(*PRIVILEGED)
-    with warehouse.cursor(warehouse.path_for(session)) as cur:
+    with warehouse.reader(warehouse.path_for(session)) as cur:
         tree = analyse(cur, sql, set(tables))
         select_node = tree["statements"][0]["node"]
         masked_positions: set[int] = set()

@@ -30,6 +30,8 @@ class Chunk:
         default_factory=list
     )  # (row, text) of rows that could not be parsed
     bytes_done: int = 0
+    # (index in this chunk, field, value, rule, message, params) of cells rejected while reading
+    cell_errors: list[tuple[int, str, str, str, str, dict[str, Any]]] = field(default_factory=list)
 
 
 class _Counting(io.RawIOBase):
@@ -184,6 +186,7 @@ def read_csv(path: Path, fields: list[dict[str, Any]], chunk_rows: int) -> Itera
 
 def read_xlsx(path: Path, fields: list[dict[str, Any]], chunk_rows: int) -> Iterator[Chunk]:
     from openpyxl import load_workbook
+    from openpyxl.utils import get_column_letter
 
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
@@ -213,6 +216,15 @@ def read_xlsx(path: Path, fields: list[dict[str, Any]], chunk_rows: int) -> Iter
     row_no = header_index + 2
     columns: dict[str, list[Any]] = {f: [] for f in mapping}
     numbers: list[int] = []
+    cell_errors: list[tuple[int, str, str, str, str, dict[str, Any]]] = []
+    # Formulas are read as the values the spreadsheet saved with them. A formula saved without its result (files
+    # written by programs, not by Excel or LibreOffice) is reported cell by cell, never read as an empty cell.
+    formulas: Iterator[tuple[Any, ...]] | None = None
+    if _has_formulas(path):
+        fwb = load_workbook(path, read_only=True, data_only=False)
+        formulas = fwb.worksheets[0].iter_rows(values_only=True)
+        for _ in range(header_index + 1):
+            next(formulas, None)
 
     def rows() -> Iterator[tuple[Any, ...]]:
         yield from pending
@@ -220,11 +232,27 @@ def read_xlsx(path: Path, fields: list[dict[str, Any]], chunk_rows: int) -> Iter
 
     done = 0
     for values in rows():
-        if values is None or all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
+        written = next(formulas, None) if formulas is not None else None
+        blank = values is None or all(v is None or (isinstance(v, str) and not v.strip()) for v in values)
+        if blank and not (written and any(isinstance(v, str) and v.startswith("=") for v in written)):
             row_no += 1
             continue
         for name, idx in mapping.items():
-            columns[name].append(_cell(values[idx]) if idx < len(values) else None)
+            value = values[idx] if idx < len(values) else None
+            source = written[idx] if written is not None and idx < len(written) else None
+            if value is None and isinstance(source, str) and source.startswith("="):
+                cell_errors.append(
+                    (
+                        len(numbers),
+                        name,
+                        source[:200],
+                        "formula_without_value",
+                        "Cell {cell} holds a formula with no saved result; open the file in a spreadsheet "
+                        "program, save it and upload it again",
+                        {"cell": f"{get_column_letter(idx + 1)}{row_no}"},
+                    )
+                )
+            columns[name].append(_cell(value))
         numbers.append(row_no)
         row_no += 1
         if len(numbers) >= chunk_rows:
@@ -234,11 +262,33 @@ def read_xlsx(path: Path, fields: list[dict[str, Any]], chunk_rows: int) -> Iter
                 numbers,
                 [],
                 min(size, size * done // max(ws.max_row or done, 1)),
+                cell_errors,
             )
-            columns, numbers = {f: [] for f in mapping}, []
+            columns, numbers, cell_errors = {f: [] for f in mapping}, [], []
     if numbers:
-        yield Chunk(_table(columns, fields, len(numbers)), numbers, [], size)
+        yield Chunk(_table(columns, fields, len(numbers)), numbers, [], size, cell_errors)
     wb.close()
+    if formulas is not None:
+        fwb.close()
+
+
+def _has_formulas(path: Path) -> bool:
+    """Whether any worksheet of the XLSX file has a formula element (a quick scan of the zipped XML)."""
+    import re
+    import zipfile
+
+    pattern = re.compile(rb"<(?:\w+:)?f[ >/]")
+    with zipfile.ZipFile(path) as zf:
+        for name in zf.namelist():
+            if not (name.startswith("xl/worksheets/") and name.endswith(".xml")):
+                continue
+            with zf.open(name) as fh:
+                tail = b""
+                while block := fh.read(1 << 20):
+                    if pattern.search(tail + block):
+                        return True
+                    tail = block[-16:]
+    return False
 
 
 def _rows_chunks(

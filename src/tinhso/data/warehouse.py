@@ -1,18 +1,35 @@
-"""The shared data warehouse (kho dữ liệu dùng chung): an embedded DuckDB file under TINHSO_VAR_DIR.
+"""The shared data warehouse (kho dữ liệu dùng chung): embedded DuckDB files under TINHSO_VAR_DIR.
 
-One DuckDB database per platform database (so the SQLite and PostgreSQL test runs, or two installations in one
-var dir, never share a warehouse). The process keeps one DuckDB instance per file and hands each caller its own
-cursor, which DuckDB makes safe across threads. Table metadata (entity, titles, column classification, row count)
-is kept in the platform database (`data_warehouse_table`); the rows are in DuckDB.
+One warehouse per platform database (so the SQLite and PostgreSQL test runs, or two installations in one var dir,
+never share one). Table metadata (entity, titles, column classification, row count) is kept in the platform
+database (`data_warehouse_table`); the rows are in DuckDB.
+
+Several processes use the warehouse at once (two API processes and the worker in the data centre). DuckDB lets
+one process write a file or several read it, never both, so the warehouse is a folder of *generations*:
+
+    warehouse/<database>/CURRENT        name of the published generation (replaced atomically)
+    warehouse/<database>/g000042.duckdb  immutable once published; opened read-only by every reader
+    warehouse/<database>/write.lock      writers take it in turn (flock: across processes and threads)
+
+A writer takes the lock, copies the current generation to a new file, changes it, checkpoints, closes it and
+publishes it by replacing CURRENT. Readers always open the published generation read-only, so they never wait
+for a writer and never see half a write; a writer that fails or crashes leaves an unpublished file that is
+removed, and the warehouse is as it was. The previous generation is kept (a reader may still hold it and a
+writer may need to take a publication back); older ones are deleted.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
 import re
+import shutil
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +52,20 @@ DUCK_TYPES = {
     "boolean": "BOOLEAN",
     "datetime": "TIMESTAMP",
 }
+GENERATION = re.compile(r"^g(\d{6,})\.duckdb$")
+WRITE_WAIT_S = 600.0  # how long a writer waits for another process's write before answering busy
 
 _lock = threading.Lock()
-_instances: dict[str, duckdb.DuckDBPyConnection] = {}
+
+
+@dataclass
+class _Reader:
+    con: duckdb.DuckDBPyConnection
+    users: int = 0
+    retired: bool = False
+
+
+_readers: dict[str, _Reader] = {}  # generation file -> its read-only instance in this process
 
 
 def check_ident(name: str, what: str = "table") -> str:
@@ -52,16 +80,16 @@ def quote(name: str) -> str:
 
 
 def path_for_engine(engine: Engine) -> Path:
-    """The DuckDB file that belongs to this platform database."""
+    """The warehouse folder that belongs to this platform database."""
     url = engine.url
     if url.get_backend_name() == "sqlite":
         stem = Path(url.database or "memory").stem
     else:
         digest = hashlib.sha1(f"{url.host}:{url.port}".encode()).hexdigest()[:8]
         stem = f"{url.database}-{digest}"
-    folder = get_settings().var_dir / "warehouse"
+    folder = get_settings().var_dir / "warehouse" / stem
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{stem}.duckdb"
+    return folder
 
 
 def path_for(session: Session) -> Path:
@@ -70,38 +98,177 @@ def path_for(session: Session) -> Path:
     return path_for_engine(engine)
 
 
-def _instance(path: Path) -> duckdb.DuckDBPyConnection:
-    key = str(path.resolve())
-    with _lock:
-        con = _instances.get(key)
-        if con is None:
-            try:
-                con = duckdb.connect(key)
-            except duckdb.IOException as exc:  # another process holds the file
-                raise ServiceUnavailable(
-                    "warehouse_busy", "The data warehouse is in use by another process; try again later"
-                ) from exc
-            con.execute("SET preserve_insertion_order = false")
-            _instances[key] = con
-        return con
+def _current(folder: Path) -> Path | None:
+    try:
+        name = (folder / "CURRENT").read_text().strip()
+    except FileNotFoundError:
+        return None
+    return folder / name if GENERATION.match(name) else None
+
+
+def _generation(path: Path) -> int:
+    found = GENERATION.match(path.name)
+    return int(found.group(1)) if found else 0
+
+
+def _publish(folder: Path, target: Path) -> None:
+    pointer = folder / f"CURRENT.{os.getpid()}.{threading.get_ident()}"
+    with pointer.open("w") as fh:
+        fh.write(target.name)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(pointer, folder / "CURRENT")
 
 
 @contextmanager
-def cursor(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A DuckDB cursor on the warehouse file (its own connection on the shared instance)."""
-    cur = _instance(path).cursor()
+def _write_lock(folder: Path, wait_s: float) -> Iterator[None]:
+    fd = os.open(folder / "write.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        yield cur
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise ServiceUnavailable(
+                        "warehouse_busy", "The data warehouse is in use by another process; try again later"
+                    ) from None
+                time.sleep(0.05)
+        yield
     finally:
-        cur.close()
+        os.close(fd)  # releases the lock
+
+
+def _ensure_published(folder: Path) -> Path:
+    """The current generation, creating the first (empty) one when the warehouse is new."""
+    current = _current(folder)
+    if current is not None and current.exists():
+        return current
+    with _write_lock(folder, WRITE_WAIT_S):
+        current = _current(folder)
+        if current is not None and current.exists():
+            return current
+        first = folder / "g000001.duckdb"
+        for stale in (first, first.with_name(first.name + ".wal")):
+            stale.unlink(missing_ok=True)
+        legacy = folder.parent / f"{folder.name}.duckdb"  # the single-file layout of earlier releases
+        if legacy.exists():
+            shutil.copyfile(legacy, first)
+            if legacy.with_name(legacy.name + ".wal").exists():
+                shutil.copyfile(legacy.with_name(legacy.name + ".wal"), first.with_name(first.name + ".wal"))
+        con = duckdb.connect(str(first))
+        con.execute("CHECKPOINT")
+        con.close()
+        _publish(folder, first)
+        return first
+
+
+def _open_reader(folder: Path) -> tuple[str, _Reader]:
+    for _ in range(5):
+        current = _ensure_published(folder)
+        key = str(current)
+        with _lock:
+            reader = _readers.get(key)
+            if reader is None:
+                try:
+                    con = duckdb.connect(key, read_only=True)
+                except duckdb.IOException:  # deleted by a writer after two newer publications: look again
+                    continue
+                reader = _readers[key] = _Reader(con)
+                for other_key, other in list(_readers.items()):
+                    if other_key != key and other_key.startswith(str(folder)):
+                        other.retired = True
+                        if other.users == 0:
+                            other.con.close()
+                            del _readers[other_key]
+            reader.users += 1
+            return key, reader
+    raise ServiceUnavailable(
+        "warehouse_busy", "The data warehouse is in use by another process; try again later"
+    )
+
+
+def _release(key: str, reader: _Reader) -> None:
+    with _lock:
+        reader.users -= 1
+        if reader.retired and reader.users == 0 and _readers.get(key) is reader:
+            reader.con.close()
+            del _readers[key]
+
+
+@contextmanager
+def reader(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only DuckDB cursor on the published warehouse (never waits for writers)."""
+    key, shared = _open_reader(path)
+    try:
+        cur = shared.con.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+    finally:
+        _release(key, shared)
+
+
+class Writer:
+    """One write to the warehouse: a new generation, published when the block ends without error."""
+
+    def __init__(self, folder: Path, con: duckdb.DuckDBPyConnection, target: Path, previous: Path):
+        self.folder, self.con, self.target, self.previous = folder, con, target, previous
+        self.published = False
+
+    def publish(self) -> None:
+        """Publish now (before the block ends), e.g. before committing the platform database's side."""
+        if self.published:
+            return
+        self.con.execute("CHECKPOINT")
+        self.con.close()
+        _publish(self.folder, self.target)
+        self.published = True
+
+    def take_back(self) -> None:
+        """Undo a publication made by publish() (the platform database refused its side)."""
+        if self.published:
+            _publish(self.folder, self.previous)
+
+
+@contextmanager
+def writer(path: Path, wait_s: float = WRITE_WAIT_S) -> Iterator[Writer]:
+    """Exclusive write access: yields a Writer whose `con` is a read-write connection on a copy of the current
+    generation. The copy is published when the block ends without error; otherwise it is thrown away."""
+    current = _ensure_published(path)
+    with _write_lock(path, wait_s):
+        current = _current(path) or current
+        target = path / f"g{_generation(current) + 1:06d}.duckdb"
+        for stale in (target, target.with_name(target.name + ".wal")):
+            stale.unlink(missing_ok=True)
+        shutil.copyfile(current, target)
+        con = duckdb.connect(str(target))
+        con.execute("SET preserve_insertion_order = false")
+        handle = Writer(path, con, target, current)
+        try:
+            yield handle
+            handle.publish()
+        except BaseException:
+            if handle.published:
+                handle.take_back()
+            else:
+                con.close()
+            for stale in (target, target.with_name(target.name + ".wal")):
+                stale.unlink(missing_ok=True)
+            raise
+        for old in path.glob("g*.duckdb"):
+            if _generation(old) < _generation(current):
+                old.unlink(missing_ok=True)
 
 
 def close_all() -> None:
-    """Close every open warehouse (tests, shutdown, before another process needs the file)."""
+    """Close every read-only instance this process holds (tests, shutdown)."""
     with _lock:
-        for con in _instances.values():
-            con.close()
-        _instances.clear()
+        for shared in _readers.values():
+            shared.con.close()
+        _readers.clear()
 
 
 def table_exists(cur: duckdb.DuckDBPyConnection, name: str) -> bool:
@@ -134,22 +301,17 @@ def count_rows(cur: duckdb.DuckDBPyConnection, name: str) -> int:
 
 
 def replace_table(path: Path, name: str, columns: list[dict[str, Any]], rows: list[dict[str, Any]]) -> int:
-    """Replace the whole content of a (small, derived) table in one DuckDB transaction."""
-    with cursor(path) as cur:
-        cur.execute("BEGIN TRANSACTION")
-        try:
-            if table_exists(cur, name):
-                cur.execute(f"DROP TABLE {quote(name)}")
-            ensure_table(cur, name, columns)
-            names = [c["name"] for c in columns]
-            if rows:
-                placeholders = ", ".join("?" for _ in names)
-                cur.executemany(
-                    f"INSERT INTO {quote(name)} ({', '.join(quote(n) for n in names)}) VALUES ({placeholders})",
-                    [[r.get(n) for n in names] for r in rows],
-                )
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
-        return len(rows)
+    """Replace the whole content of a (small, derived) table in one write."""
+    with writer(path) as w:
+        cur = w.con
+        if table_exists(cur, name):
+            cur.execute(f"DROP TABLE {quote(name)}")
+        ensure_table(cur, name, columns)
+        names = [c["name"] for c in columns]
+        if rows:
+            placeholders = ", ".join("?" for _ in names)
+            cur.executemany(
+                f"INSERT INTO {quote(name)} ({', '.join(quote(n) for n in names)}) VALUES ({placeholders})",
+                [[r.get(n) for n in names] for r in rows],
+            )
+    return len(rows)

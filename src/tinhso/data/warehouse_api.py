@@ -102,7 +102,7 @@ def read_rows(
     limit, offset = max(0, min(int(limit), MAX_READ)), max(0, int(offset))
     cols = ", ".join(warehouse.quote(n) for n in names)
     order = ", ".join(warehouse.quote(c["name"]) for c in row.columns)
-    with warehouse.cursor(warehouse.path_for(session)) as cur:
+    with warehouse.reader(warehouse.path_for(session)) as cur:
         if not warehouse.table_exists(cur, table):
             return []
         result = cur.execute(
@@ -131,7 +131,7 @@ def aggregate(
     cols = ", ".join(warehouse.quote(g) for g in groups)
     select_list = f"{cols}, {expr}" if groups else expr
     group = f" GROUP BY {cols} ORDER BY {cols}" if groups else ""
-    with warehouse.cursor(warehouse.path_for(session)) as cur:
+    with warehouse.reader(warehouse.path_for(session)) as cur:
         if not warehouse.table_exists(cur, table):
             return []
         result = cur.execute(f"SELECT {select_list} FROM {warehouse.quote(table)}{group}").fetchall()
