@@ -205,7 +205,7 @@ def _person_page(
     request: Request, session: Session, principal: Principal, person_id: str, **ctx: Any
 ) -> Response:
     try:
-        person = service.get_person_for(session, principal, person_id)
+        person = service.read_person(session, principal, person_id)  # audited: it shows personal fields
     except DomainError:
         return render(request, "admin/not_found.html", status_code=404)
     status = ctx.pop("status", 200)
