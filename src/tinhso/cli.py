@@ -25,11 +25,19 @@ console = Console(stderr=True)
 
 
 @app.command()
-def migrate() -> None:
-    """Apply every module's schema migrations."""
+def migrate(
+    target: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="REVISION",
+            help="Upgrade only to this revision (repeatable; e.g. procedures_0003); default: heads",
+        ),
+    ] = None,
+) -> None:
+    """Apply every module's schema migrations (or up to the given revisions: expand before contract)."""
     from tinhso.migrate import upgrade
 
-    upgrade()
+    upgrade(targets=target or ["heads"])
     console.print("[green]Cơ sở dữ liệu đã cập nhật / database is up to date[/]")
 
 

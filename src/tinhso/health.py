@@ -22,12 +22,23 @@ def healthz() -> dict[str, Any]:
 
 
 def _migration_state(db: Any) -> dict[str, Any]:
-    from tinhso.migrate import all_revisions, current_revisions, head_revisions
+    from tinhso.migrate import all_revisions, applied_revisions, contract_revisions, head_revisions
 
     with db.engine.connect() as conn:
-        applied = current_revisions(conn)
-    missing = sorted(all_revisions() - applied)
-    return {"status": "fail" if missing else "ok", "heads": sorted(head_revisions()), "missing": missing}
+        applied, ahead = applied_revisions(conn)
+    pending = all_revisions() - applied
+    contract = contract_revisions()
+    missing = sorted(pending - contract)
+    # Upgrades expand, migrate, contract: a database ahead of this code (a newer release's expand migrations)
+    # still serves it, and this code does not wait for its own contract migrations. Stay ready in both cases,
+    # so a load balancer does not take processes out in the middle of an upgrade.
+    return {
+        "status": "fail" if missing and not ahead else "ok",
+        "heads": sorted(head_revisions()),
+        "missing": missing,
+        "contract_pending": sorted(pending & contract),
+        "ahead": sorted(ahead),
+    }
 
 
 @router.get("/readyz", operation_id="readyz", summary="Database reachable, migrations current, outbox lag")

@@ -19,6 +19,8 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "demo", "test", "production"] = "development"
     var_dir: Path = Path("var")
+    # Extra Alembic version directories (os.pathsep-separated): an installation's own migrations, upgrade drills.
+    migration_dirs: str = ""
     database_url: str = ""
     bus_url: str = "inprocess://"
     mqtt_url: str = "mqtt://127.0.0.1:1883"
