@@ -18,10 +18,20 @@ from tinhso.identity.models import Agency, Person
 from tinhso.kit.db import new_id, utcnow
 from tinhso.procedures import files, signing
 from tinhso.procedures.calendar import TZ, WorkCalendar
-from tinhso.procedures.models import Dossier, DossierCounter, DossierHistory, EDataDocument, Procedure
+from tinhso.procedures.models import (
+    Dossier,
+    DossierCounter,
+    DossierHistory,
+    EDataDocument,
+    Feedback,
+    Organisation,
+    OrganisationMember,
+    Procedure,
+)
 
 DEMO_NOTE = "demo"
 TTPVHCC = "000.00.19.H41"
+DEMO_ORGANISATION = "2900012347"  # a valid enterprise code for the demo company
 FIRST = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Phan", "Vũ", "Đặng", "Bùi", "Đỗ", "Hồ", "Ngô"]
 MIDDLE = ["Văn", "Thị", "Đức", "Minh", "Thu", "Hữu", "Ngọc", "Quang"]
 LAST = [
@@ -192,8 +202,11 @@ def seed_demo(session: Session, count: int = 4000, seed: int = 4520) -> int:
         r.setdefault("rating", None)
         r.setdefault("result_document_id", None)
         r.setdefault("result_code", None)
+    pakn = _demo_feedback(rng, rows, now)
     for i in range(0, len(rows), 1000):
         session.execute(insert(Dossier), rows[i : i + 1000])
+    if pakn:
+        session.execute(insert(Feedback), pakn)
     if docs:
         session.execute(insert(EDataDocument), docs)
     history = [
@@ -221,6 +234,62 @@ def seed_demo(session: Session, count: int = 4000, seed: int = 4520) -> int:
     session.flush()
     _citizen_dossiers(session, cal, now)
     return len(rows)
+
+
+def _demo_feedback(rng: random.Random, rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """Feedback on about 3 % of the dossiers (more on the late and badly rated ones), handled mostly in time."""
+    from tinhso.procedures.feedback import CATEGORIES
+
+    out: list[dict[str, Any]] = []
+    for r in rows:
+        odds = 0.25 if r["overdue"] or (r.get("rating") or 5) <= 2 else 0.02
+        if rng.random() >= odds:
+            continue
+        r["complaint"] = True
+        received = r["received_at"] + timedelta(days=rng.uniform(1, 20))
+        if received >= now:
+            continue
+        category = "delay" if r["overdue"] else rng.choice(list(CATEGORIES))
+        fb: dict[str, Any] = {
+            "id": new_id(),
+            "code": f"PAKN-{received.astimezone(TZ):%y%m%d}-{new_id()[:6].upper()}",
+            "agency_code": r["agency_code"],
+            "commune_code": r["commune_code"],
+            "dossier_code": r["code"],
+            "category": category,
+            "title": CATEGORIES[category][0],
+            "content": f"Phản ánh về hồ sơ {r['code']}.",
+            "submitter_person_id": None,
+            "status": "received",
+            "version": 1,
+            "received_at": received,
+            "reason": "",
+            "supplement": "",
+            "answer": "",
+            "satisfied": None,
+            "created_at": received,
+            "updated_at": received,
+        }
+        fb |= {k: None for k in ("rejected_at", "supplement_requested_at", "supplemented_at")}
+        fb |= {"answered_at": None, "published_at": None, "handler_id": None}
+        roll = rng.random()
+        if roll < 0.05:
+            fb |= {"status": "rejected", "rejected_at": received + timedelta(days=rng.uniform(0.2, 3.5))}
+            fb["reason"] = "Nội dung không thuộc thẩm quyền giải quyết."
+        else:
+            answered = received + timedelta(days=rng.uniform(2, 24))  # a few beyond 15 working days
+            if answered < now:
+                fb |= {"status": "answered", "answered_at": answered}
+                fb["answer"] = "Cơ quan đã kiểm tra và trả lời nội dung phản ánh."
+                published = answered + timedelta(days=rng.uniform(0.2, 3.5))
+                if published < now and rng.random() < 0.9:
+                    fb |= {"status": "published", "published_at": published}
+            else:
+                fb["status"] = "in_progress"
+        if fb["status"] in ("answered", "published", "rejected") and rng.random() < 0.6:
+            fb["satisfied"] = rng.random() < 0.75
+        out.append(fb)
+    return out
 
 
 def _citizen_dossiers(session: Session, cal: WorkCalendar, now: datetime) -> None:
@@ -259,3 +328,32 @@ def _citizen_dossiers(session: Session, cal: WorkCalendar, now: datetime) -> Non
         applicant_person_id=person.id,
         now=now - timedelta(hours=2),
     )
+    # The demo citizen is also the legal representative of a small company with its own e-data store.
+    if session.get(Organisation, DEMO_ORGANISATION) is None:
+        session.add(
+            Organisation(
+                code=DEMO_ORGANISATION,
+                name="Công ty TNHH Du lịch Biển Cửa Lò",
+                address="Phường Cửa Lò, Nghệ An",
+            )
+        )
+        session.add(
+            OrganisationMember(
+                organisation_code=DEMO_ORGANISATION, person_id=person.id, role="representative"
+            )
+        )
+        text = "GIẤY CHỨNG NHẬN ĐĂNG KÝ DOANH NGHIỆP\nMã số doanh nghiệp: 2900012347\n".encode()
+        stored = files.store(text, "text/plain")
+        session.add(
+            EDataDocument(
+                owner_person_id=person.id,
+                organisation_code=DEMO_ORGANISATION,
+                title="Giấy chứng nhận đăng ký doanh nghiệp",
+                kind="upload",
+                filename="giay-chung-nhan-dkdn.txt",
+                media_type=stored.media_type,
+                size=stored.size,
+                sha256=stored.sha256,
+                storage_key=stored.storage_key,
+            )
+        )

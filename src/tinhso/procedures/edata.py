@@ -14,7 +14,7 @@ from tinhso.kit import audit
 from tinhso.kit.audit import AuditEntry
 from tinhso.kit.db import utcnow
 from tinhso.kit.errors import DomainError, Forbidden, NotFound, Unprocessable
-from tinhso.procedures import files
+from tinhso.procedures import files, organisations
 from tinhso.procedures.models import Attachment, Dossier, EDataDocument
 
 POPULATION_REGISTRY = "citizen"  # the data module's registry of citizens (CSDL dân cư), keyed by personal_id
@@ -27,11 +27,22 @@ def owner_id(principal: Principal) -> str:
 
 
 def add_document(
-    session: Session, principal: Principal, title: str, filename: str, data: bytes, media: str | None
+    session: Session,
+    principal: Principal,
+    title: str,
+    filename: str,
+    data: bytes,
+    media: str | None,
+    organisation: str | None = None,
 ) -> EDataDocument:
+    """Add a document to the caller's store, or to the store of an organisation the caller acts for."""
+    person = owner_id(principal)
+    if organisation:
+        organisations.require_member(session, principal, organisation)
     stored = files.store(data, media)
     doc = EDataDocument(
-        owner_person_id=owner_id(principal),
+        owner_person_id=person,
+        organisation_code=organisation or None,
         title=title.strip()[:500] or filename,
         kind="upload",
         filename=filename[:255],
@@ -47,26 +58,41 @@ def add_document(
         "procedures.edata.add",
         object_type="edata_document",
         object_id=doc.id,
-        subject_id=doc.owner_person_id,
+        subject_id=subject_of(doc),
     )
     return doc
 
 
-def documents_of(session: Session, principal: Principal) -> list[EDataDocument]:
-    return list(
-        session.scalars(
-            select(EDataDocument)
-            .where(EDataDocument.owner_person_id == owner_id(principal), EDataDocument.deleted_at.is_(None))
-            .order_by(EDataDocument.created_at.desc())
+def subject_of(doc: EDataDocument) -> str:
+    """Whose data the document is: the organisation's, or the person's."""
+    return organisations.subject(doc.organisation_code) if doc.organisation_code else doc.owner_person_id
+
+
+def documents_of(
+    session: Session, principal: Principal, organisation: str | None = None
+) -> list[EDataDocument]:
+    """The caller's own documents, or those of an organisation the caller acts for."""
+    stmt = select(EDataDocument).where(EDataDocument.deleted_at.is_(None))
+    if organisation:
+        organisations.require_member(session, principal, organisation)
+        stmt = stmt.where(EDataDocument.organisation_code == organisation)
+    else:
+        stmt = stmt.where(
+            EDataDocument.owner_person_id == owner_id(principal), EDataDocument.organisation_code.is_(None)
         )
-    )
+    return list(session.scalars(stmt.order_by(EDataDocument.created_at.desc())))
 
 
 def own_document(session: Session, principal: Principal, doc_id: str) -> EDataDocument:
     doc = session.get(EDataDocument, doc_id)
-    if doc is None or doc.deleted_at is not None or doc.owner_person_id != owner_id(principal):
-        raise NotFound("edata_document_not_found", "Document {id} not found in your e-data store", id=doc_id)
-    return doc
+    person = owner_id(principal)
+    if doc is not None and doc.deleted_at is None:
+        if doc.organisation_code:
+            if organisations.membership(session, principal, doc.organisation_code) is not None:
+                return doc
+        elif doc.owner_person_id == person:
+            return doc
+    raise NotFound("edata_document_not_found", "Document {id} not found in your e-data store", id=doc_id)
 
 
 def delete_document(session: Session, principal: Principal, doc_id: str) -> None:
@@ -79,7 +105,7 @@ def delete_document(session: Session, principal: Principal, doc_id: str) -> None
         "procedures.edata.delete",
         object_type="edata_document",
         object_id=doc.id,
-        subject_id=doc.owner_person_id,
+        subject_id=subject_of(doc),
     )
 
 
@@ -92,6 +118,11 @@ def attach_with_consent(
     out = []
     for doc_id, component in zip(doc_ids, components, strict=True):
         doc = own_document(session, principal, doc_id)
+        if doc.organisation_code != d.applicant_organisation_code:
+            # An organisation's documents serve its own dossiers; a person's serve his or her own.
+            raise NotFound(
+                "edata_document_not_found", "Document {id} not found in your e-data store", id=doc_id
+            )
         att = Attachment(
             dossier_id=d.id,
             component=component,
@@ -110,7 +141,7 @@ def attach_with_consent(
             "procedures.edata.consent",
             object_type="edata_document",
             object_id=doc.id,
-            subject_id=doc.owner_person_id,
+            subject_id=subject_of(doc),
             purpose=f"Hồ sơ {d.code}",
         )
     if out:
@@ -121,12 +152,18 @@ def attach_with_consent(
     return out
 
 
-def access_log(session: Session, principal: Principal, limit: int = 200) -> list[AuditEntry]:
-    """Who read this person's e-data and dossier data, and why (the owner's view)."""
+def access_log(
+    session: Session, principal: Principal, limit: int = 200, organisation: str | None = None
+) -> list[AuditEntry]:
+    """Who read this person's (or organisation's) e-data and dossier data, and why (the owner's view)."""
+    subject = owner_id(principal)
+    if organisation:
+        organisations.require_member(session, principal, organisation)
+        subject = organisations.subject(organisation)
     return list(
         session.scalars(
             select(AuditEntry)
-            .where(AuditEntry.subject_id == owner_id(principal), AuditEntry.actor_id != principal.id)
+            .where(AuditEntry.subject_id == subject, AuditEntry.actor_id != principal.id)
             .order_by(AuditEntry.seq.desc())
             .limit(limit)
         )

@@ -19,7 +19,7 @@ from tinhso.kit.deps import ReadSessionDep, SessionDep
 from tinhso.kit.errors import Forbidden, NotFound, TooManyRequests, Unprocessable
 from tinhso.kit.i18n import gettext
 from tinhso.kit.pagination import Page, PageDep, paginate
-from tinhso.procedures import catalog, dossiers, edata, files, payments, signing
+from tinhso.procedures import catalog, dossiers, edata, feedback, files, organisations, payments, signing
 from tinhso.procedures.calendar import WorkCalendar
 from tinhso.procedures.models import (
     Attachment,
@@ -252,6 +252,11 @@ def create_dossier(session: SessionDep, principal: Principal, body: DossierCreat
         applicant_person_id=None,
         flags=flags,
     )
+    if body.organisation_code:
+        if not dossiers.is_applicant(principal, d):
+            raise Forbidden("organisation_applicant_only", "Only the applicant can act for an organisation")
+        organisations.require_member(session, principal, body.organisation_code)
+        d.applicant_kind, d.applicant_organisation_code = "organisation", body.organisation_code
     if body.edata_document_ids:
         if not dossiers.is_applicant(principal, d):
             raise Forbidden(
@@ -400,7 +405,11 @@ def get_attachment(
             "procedures.edata.read" if att.edata_document_id else "procedures.attachment.read",
             object_type="attachment",
             object_id=att.id,
-            subject_id=d.applicant_person_id,
+            subject_id=(
+                organisations.subject(d.applicant_organisation_code)
+                if att.edata_document_id and d.applicant_organisation_code
+                else d.applicant_person_id
+            ),
             purpose=f"Giải quyết hồ sơ {d.code}",
         )
     return Response(
@@ -417,7 +426,8 @@ def rate_dossier(code: CodePath, body: RatingIn, session: SessionDep, principal:
         raise Forbidden("applicant_only", "Only the applicant can do this")
     if d.status not in dossiers.FINISHED:
         raise Unprocessable("not_finished", "The dossier is not finished yet")
-    d.rating, d.complaint = body.rating, body.rating <= 2
+    d.rating = body.rating
+    d.complaint = body.rating <= 2 or feedback.has_feedback(session, d.code)  # PAKN or a dislike (5.4)
     session.flush()
     audit.record(
         session,
@@ -525,9 +535,13 @@ def dossier_status(
 
 
 # ---- e-data store ------------------------------------------------------------------------------------------
+OrgQuery = Annotated[str | None, Query(max_length=20, description="An organisation you act for")]
+
+
 @router.get(f"{P}/edata", operation_id="list_edata", response_model=list[EDataRead])
-def list_edata(session: SessionDep, principal: CurrentPrincipal):
-    return edata.documents_of(session, principal)
+def list_edata(session: SessionDep, principal: CurrentPrincipal, organisation: OrgQuery = None):
+    """My e-data store, or that of an organisation I act for."""
+    return edata.documents_of(session, principal, organisation)
 
 
 @router.post(f"{P}/edata", operation_id="add_edata", response_model=EDataRead, status_code=201)
@@ -536,15 +550,17 @@ async def add_edata(
     principal: CurrentPrincipal,
     title: Annotated[str, Form(max_length=500)],
     file: Annotated[UploadFile, File()],
+    organisation: Annotated[str | None, Form(max_length=20)] = None,
 ):
     data = await file.read(files.MAX_BYTES + 1)
-    return edata.add_document(session, principal, title, file.filename or "tep", data, file.content_type)
+    name = file.filename or "tep"
+    return edata.add_document(session, principal, title, name, data, file.content_type, organisation)
 
 
 @router.get(f"{P}/edata/access-log", operation_id="edata_access_log", response_model=list[AccessLogRead])
-def edata_access_log(session: SessionDep, principal: CurrentPrincipal):
-    """Who read my documents and dossier data, and for which dossier."""
-    return edata.access_log(session, principal)
+def edata_access_log(session: SessionDep, principal: CurrentPrincipal, organisation: OrgQuery = None):
+    """Who read my (or my organisation's) documents and dossier data, and for which dossier."""
+    return edata.access_log(session, principal, organisation=organisation)
 
 
 @router.get(f"{P}/edata/{{doc_id}}/content", operation_id="get_edata_content")

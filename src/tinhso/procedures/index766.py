@@ -3,9 +3,9 @@
 Each dossier-level indicator is a pair of predicates (in the denominator, in the numerator) over one dossier,
 so every figure can be traced back to the dossiers that make it (`trace`). Procedure-level indicators count
 procedures of the scope. Scoring: `points = max × min(1, rate / threshold)` where the reference gives a
-threshold, else `points = max × rate`. Indicators without data in the platform (PAKN feedback 5.2/5.3,
-electronic certified copies) are reported as not available and left out of the attainable maximum; the score
-out of 100 is the points over the attainable maximum.
+threshold, else `points = max × rate`. The feedback indicators 5.1-5.3 come from the PAKN records
+(`feedback.py`). Indicators without data in the platform (electronic certified copies) are reported as not
+available and left out of the attainable maximum; the score out of 100 is the points over the attainable maximum.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from tinhso.identity.models import Agency
 from tinhso.kit.db import UTCDateTime
 from tinhso.kit.errors import Unprocessable
+from tinhso.procedures import feedback
 from tinhso.procedures.calendar import TZ, WorkCalendar
 from tinhso.procedures.models import Dossier, Procedure
 
@@ -37,7 +38,7 @@ class Indicator:
     name_en: str
     max_points: float
     threshold: float | None = None
-    level: str = "dossier"  # dossier | procedure | none
+    level: str = "dossier"  # dossier | procedure | feedback | none
 
 
 INDICATORS = [
@@ -125,15 +126,24 @@ INDICATORS = [
     Indicator(
         "4.6", "Số hóa hồ sơ", "Chứng thực bản sao điện tử", "Electronic certified copies", 2, level="none"
     ),
-    Indicator("5.1", "Mức độ hài lòng", "Phản ánh, kiến nghị (theo dõi)", "Feedback (monitoring)", 0),
-    Indicator("5.2", "Mức độ hài lòng", "Xử lý PAKN đúng hạn", "Feedback handled on time", 6, level="none"),
+    Indicator(
+        "5.1",
+        "Mức độ hài lòng",
+        "Phản ánh, kiến nghị (theo dõi)",
+        "Feedback (monitoring)",
+        0,
+        level="feedback",
+    ),
+    Indicator(
+        "5.2", "Mức độ hài lòng", "Xử lý PAKN đúng hạn", "Feedback handled on time", 6, level="feedback"
+    ),
     Indicator(
         "5.3",
         "Mức độ hài lòng",
         "Hài lòng xử lý PAKN",
         "Satisfaction with feedback handling",
         6,
-        level="none",
+        level="feedback",
     ),
     Indicator(
         "5.4",
@@ -329,9 +339,11 @@ def compute_many(
     agencies = {a.code: a for a in session.scalars(select(Agency))}
     all_procs = list(session.scalars(select(Procedure).where(Procedure.status == "published")))
     cal = WorkCalendar.load(session)
+    pakn = {g: feedback.figures(session, since, until, g, agency, commune) for g in groups}
     return {
         g: _results(
             g,
+            pakn[g],
             counts,
             durations,
             ratings,
@@ -352,6 +364,7 @@ def compute_many(
 
 def _results(
     group_by: str,
+    pakn: dict[str, dict[str, Any]],
     all_counts: Any,
     all_durations: Any,
     all_ratings: Any,
@@ -374,7 +387,7 @@ def _results(
     online_procs = defaultdict(set, {k: v for (g, k), v in all_online.items() if g == group_by})
     pop_procs = defaultdict(set, {k: v for (g, k), v in all_pop.items() if g == group_by})
     preds = ids
-    keys = sorted(counts) if group_by != "province" else ["province"]
+    keys = sorted(set(counts) | set(pakn)) if group_by != "province" else ["province"]
     if agency and group_by == "agency" and agency not in keys:
         keys = [agency]
     out = []
@@ -450,15 +463,16 @@ def _results(
                 }
                 continue
             if ind.id == "5.1":
-                total_rating, n_rated = ratings[key]
+                fb = pakn.get(key, {})
                 figures[ind.id] = {
-                    "numerator": total_rating,
-                    "denominator": n_rated,
-                    "rate": round(total_rating / n_rated, 2) if n_rated else None,
+                    "numerator": fb.get("total", 0),
+                    "denominator": None,
+                    "rate": fb.get("total", 0),
                     "points": None,
                     "max_points": 0,
-                    "available": bool(n_rated),
-                    "unit": "average rating 1-5",
+                    "available": True,
+                    "unit": "feedback received",
+                    "by_category": fb.get("by_category", {}),
                 }
                 continue
             if ind.id == "5.4":
@@ -466,6 +480,11 @@ def _results(
                 comp_n, rec_n = raw["5.4c"]
                 rate = None if all_n == 0 or rec_n == 0 else max(0.0, 1 - (late_n / all_n + comp_n / rec_n))
                 num, den = (rate or 0.0) * rec_n, rec_n
+            elif ind.level == "feedback":
+                fb = pakn.get(key, {})
+                den = float(fb.get("total", 0))
+                num = float(fb.get("on_time", 0) if ind.id == "5.2" else den - fb.get("unsatisfied", 0))
+                rate = _rate(num, den)
             else:
                 num, den = raw[ind.id]
                 rate = _rate(num, den)
@@ -489,8 +508,10 @@ def _results(
                 else next((a.name for a in agencies.values() if a.commune_code == key), key)
             )
         )
+        total_rating, n_rated = ratings[key]
         out.append(
             {
+                "average_rating": round(total_rating / n_rated, 2) if n_rated else None,
                 "scope": group_by,
                 "key": key,
                 "name": name,
@@ -523,8 +544,13 @@ def trace(
     commune: str | None = None,
     limit: int = 500,
 ) -> dict[str, Any]:
-    """The dossiers in the denominator and in the numerator (for 2.1: the late ones) of an indicator."""
+    """The dossiers in the denominator and in the numerator (for 2.1: the late ones) of an indicator;
+    for the feedback indicators 5.1-5.3, the feedback records and those late or disliked."""
     since, until = period_bounds(period)
+    if indicator in ("5.1", "5.2", "5.3"):
+        return {"indicator": indicator, "period": period} | feedback.trace(
+            session, since, until, agency, commune, limit
+        )
     conds = dossier_conditions(since, until)
     key = {"5.4": "5.4c"}.get(indicator, indicator)
     if key not in conds:

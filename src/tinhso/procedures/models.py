@@ -102,6 +102,8 @@ class Dossier(Base, IdMixin, TimestampMixin):
     applicant_personal_id: Mapped[str | None] = mapped_column(String(12), index=True)
     applicant_name: Mapped[str] = mapped_column(String(255))
     applicant_kind: Mapped[str] = mapped_column(String(16), default="individual")
+    # The organisation the applicant acts for (applicant_kind "organisation"); its e-data store gets the result.
+    applicant_organisation_code: Mapped[str | None] = mapped_column(String(20), index=True)
     channel: Mapped[int] = mapped_column(Integer, default=1)  # KenhThucHien: 1 in person, 2 online, 3 postal
     status: Mapped[str] = mapped_column(String(24), index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -179,7 +181,10 @@ class EDataDocument(Base, IdMixin, TimestampMixin):
     """A document in a person's or organisation's e-data store (kho dữ liệu điện tử)."""
 
     __tablename__ = "procedures_edata_document"
+    # A person's own document, or (organisation_code set) a document of the organisation's store that this
+    # person added or received for it.
     owner_person_id: Mapped[str] = mapped_column(String(32), index=True)
+    organisation_code: Mapped[str | None] = mapped_column(String(20), index=True)
     title: Mapped[str] = mapped_column(String(500))
     kind: Mapped[str] = mapped_column(String(16))  # upload | result
     filename: Mapped[str] = mapped_column(String(255))
@@ -223,3 +228,57 @@ class SyncRecord(Base, IdMixin, TimestampMixin):
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     remote_ref: Mapped[str | None] = mapped_column(String(64))
+
+
+class Feedback(Base, IdMixin, TimestampMixin):
+    """A citizen's feedback or petition (phản ánh, kiến nghị — PAKN) on a dossier or an agency's service."""
+
+    __tablename__ = "procedures_feedback"
+    __table_args__ = (Index("ix_procedures_feedback_agency_received", "agency_code", "received_at"),)
+    code: Mapped[str] = mapped_column(String(24), unique=True)  # PAKN-YYMMDD-XXXXXX
+    agency_code: Mapped[str] = mapped_column(String(32))  # agency that must handle it
+    commune_code: Mapped[str | None] = mapped_column(String(5), index=True)
+    dossier_code: Mapped[str | None] = mapped_column(String(40), index=True)
+    category: Mapped[str] = mapped_column(String(24))  # feedback.CATEGORIES
+    title: Mapped[str] = mapped_column(String(300))
+    content: Mapped[str] = mapped_column(Text)
+    submitter_person_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    status: Mapped[str] = mapped_column(String(24), index=True)  # feedback.STATUSES
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    rejected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    supplement_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    supplemented_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    handler_id: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text, default="")  # refusal or supplement request
+    supplement: Mapped[str] = mapped_column(Text, default="")  # the citizen's additions
+    answer: Mapped[str] = mapped_column(Text, default="")
+    satisfied: Mapped[bool | None] = mapped_column(Boolean)  # the citizen's like (True) / dislike (False)
+
+    __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
+
+
+class Organisation(Base, TimestampMixin):
+    """An organisation (tổ chức, doanh nghiệp) with an e-data store, identified by its enterprise/tax code."""
+
+    __tablename__ = "procedures_organisation"
+    code: Mapped[str] = mapped_column(String(20), primary_key=True)  # mã số doanh nghiệp / mã định danh
+    name: Mapped[str] = mapped_column(String(500))
+    address: Mapped[str] = mapped_column(Text, default="")
+    verified_by: Mapped[str | None] = mapped_column(String(32))  # the official who checked the papers
+
+
+class OrganisationMember(Base, IdMixin, TimestampMixin):
+    """A person who may act for an organisation: its legal representative or someone he or she authorised."""
+
+    __tablename__ = "procedures_organisation_member"
+    __table_args__ = (UniqueConstraint("organisation_code", "person_id"),)
+    organisation_code: Mapped[str] = mapped_column(
+        ForeignKey("procedures_organisation.code", ondelete="CASCADE"), index=True
+    )
+    person_id: Mapped[str] = mapped_column(String(32), index=True)
+    role: Mapped[str] = mapped_column(String(16))  # representative | authorised
+    granted_by: Mapped[str | None] = mapped_column(String(32))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -18,7 +18,17 @@ from tinhso.kit.db import utcnow
 from tinhso.kit.deps import SessionDep
 from tinhso.kit.errors import DomainError, NotFound
 from tinhso.kit.i18n import gettext
-from tinhso.procedures import catalog, dossiers, edata, files, index766, payments, signing
+from tinhso.procedures import (
+    catalog,
+    dossiers,
+    edata,
+    feedback,
+    files,
+    index766,
+    organisations,
+    payments,
+    signing,
+)
 from tinhso.procedures.catalog_api import fees_text
 from tinhso.procedures.endpoints import STATUS_TEXT, _dossier_for, attach, create_dossier, guarded_lookup
 from tinhso.procedures.models import Attachment, Dossier, DossierHistory, EDataDocument, Procedure
@@ -332,7 +342,8 @@ def dossier_rate(
         return _signin(request)
     d = _dossier_for(session, principal, code)
     if dossiers.is_applicant(principal, d) and d.status in dossiers.FINISHED:
-        d.rating, d.complaint = rating, rating <= 2
+        d.rating = rating
+        d.complaint = rating <= 2 or feedback.has_feedback(session, d.code)
         session.flush()
         audit.record(
             session,
@@ -366,13 +377,27 @@ def lookup_page(
 
 
 @router.get("/kho-du-lieu", response_class=HTMLResponse, response_model=None)
-def edata_page(request: Request, session: SessionDep, principal: OptionalPrincipal) -> Response:
+def edata_page(
+    request: Request,
+    session: SessionDep,
+    principal: OptionalPrincipal,
+    to_chuc: Annotated[str | None, Query(max_length=20)] = None,
+) -> Response:
+    """My e-data store, or (?to_chuc=<enterprise code>) that of an organisation I act for."""
     if principal is None:
         return _signin(request)
+    orgs = organisations.my_organisations(session, principal)
+    org = next((o for o in orgs if o.code == to_chuc), None)
+    code = org.code if org else None
     return render(
         request,
         "procedures/edata.html",
-        {"docs": edata.documents_of(session, principal), "log": edata.access_log(session, principal)},
+        {
+            "docs": edata.documents_of(session, principal, code),
+            "log": edata.access_log(session, principal, organisation=code),
+            "orgs": orgs,
+            "org": org,
+        },
     )
 
 
@@ -385,10 +410,10 @@ async def edata_upload(request: Request, session: SessionDep, principal: Optiona
     if upload is None or isinstance(upload, str):
         return RedirectResponse("/kho-du-lieu", status_code=303)
     data = await upload.read(files.MAX_BYTES + 1)
-    edata.add_document(
-        session, principal, str(form.get("title") or ""), upload.filename or "tep", data, upload.content_type
-    )
-    return RedirectResponse("/kho-du-lieu", status_code=303)
+    org = str(form.get("organisation") or "") or None
+    title, name = str(form.get("title") or ""), upload.filename or "tep"
+    edata.add_document(session, principal, title, name, data, upload.content_type, org)
+    return RedirectResponse(f"/kho-du-lieu?to_chuc={org}" if org else "/kho-du-lieu", status_code=303)
 
 
 @router.get("/can-bo/ho-so", response_class=HTMLResponse, response_model=None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from tinhso.kit.events import Bus
-from tinhso.procedures import govstack, reports, sync
+from tinhso.procedures import feedback_api, feedback_pages, govstack, organisations, reports, sync
 from tinhso.procedures import models as _models  # noqa: F401
 from tinhso.procedures.catalog import seed_catalog
 from tinhso.procedures.cli import cli as cli
@@ -13,7 +13,15 @@ from tinhso.procedures.endpoints import router
 from tinhso.procedures.pages import router as pages_router
 from tinhso.procedures.tasks import worker as worker
 
-routers = [router, reports.router, govstack.router, pages_router]
+routers = [
+    router,
+    feedback_api.router,
+    organisations.router,
+    reports.router,
+    govstack.router,
+    pages_router,
+    feedback_pages.router,
+]
 home_page = "/thu-tuc"
 reference_tables = ("procedures_procedure",)
 measures = {

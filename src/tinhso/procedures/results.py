@@ -41,6 +41,7 @@ def issue_result(session: Session, d: Dossier, proc: Procedure) -> EDataDocument
     signature, cert = signing.sign(data)
     doc = EDataDocument(
         owner_person_id=d.applicant_person_id or f"dossier:{d.id}"[:32],
+        organisation_code=d.applicant_organisation_code,
         title=f"Kết quả: {proc.name}",
         kind="result",
         filename=f"{result_code}.txt",

@@ -46,6 +46,9 @@ class DossierCreate(BaseModel):
     )
     edata_components: list[str] = Field(default=[], max_length=20)
     prefilled: bool = Field(default=False, description="The form was pre-filled from the population registry")
+    organisation_code: str | None = Field(
+        default=None, max_length=20, description="Apply for an organisation you act for (its enterprise code)"
+    )
 
 
 class TransitionIn(BaseModel):
@@ -87,6 +90,8 @@ class DossierRead(BaseModel):
     agency_code: str
     commune_code: str | None
     applicant_name: str
+    applicant_kind: str = "individual"
+    applicant_organisation_code: str | None = None
     channel: int
     status: str
     version: int
@@ -137,6 +142,7 @@ class EDataRead(BaseModel):
     size: int
     sha256: str
     dossier_code: str | None
+    organisation_code: str | None = None
     verify_token: str | None
     created_at: datetime
 
