@@ -152,3 +152,28 @@ def test_lookup_record_audits_subject_person(client, data_db, factory) -> None: 
         assert entry.subject_id == hoa.id and entry.purpose == "Điền tờ khai"
     usage = client.get(f"{REG}/data/MyPersonalDataUsage/1.0", headers=hoa.headers).json()
     assert usage and usage[0]["purpose"] == "Điền tờ khai"
+
+
+def test_citizen_page_shows_who_used_her_data(client, data_db, factory) -> None:  # noqa: ANN001
+    admin = factory.person(("agency_admin", "official"), CONGAN)
+    hoa = factory.citizen(personal_id="040190001234", full_name="Nguyễn Thị Hoa")
+    other = factory.citizen(personal_id="040085004321", full_name="Hồ Văn Bình")
+    _registry(client, admin)
+    client.post(f"{REG}/data/citizen/1.0/create", json={"write": {"content": HOA}}, headers=admin.headers)
+    q = {"query": {"content": {"personal_id": "040190001234"}}, "purpose": "Xác minh nơi cư trú"}
+    assert client.post(f"{REG}/data/citizen/1.0/read", json=q, headers=admin.headers).status_code == 200
+    page = client.get("/du-lieu/cua-toi", headers=hoa.headers)
+    assert page.status_code == 200
+    assert "Xác minh nơi cư trú" in page.text and "data.record.read" in page.text
+    with data_db.transaction() as s:
+        from tinhso.identity.models import Agency
+
+        agency = s.get(Agency, CONGAN)
+        assert agency is not None and agency.name in page.text
+    # another citizen sees nothing of hers; without signing in the page only asks to sign in
+    assert "Xác minh nơi cư trú" not in client.get("/du-lieu/cua-toi", headers=other.headers).text
+    anonymous = client.get("/du-lieu/cua-toi")
+    assert anonymous.status_code == 200 and "Đăng nhập để xem" in anonymous.text
+    # an agency system has no personal data of its own
+    system = factory.system(CONGAN)
+    assert client.get(f"{REG}/data/MyPersonalDataUsage/1.0", headers=system.headers).status_code == 403

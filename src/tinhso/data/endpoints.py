@@ -18,7 +18,6 @@ from tinhso.data.models import Batch, CodeList, Record, Registry, SavedQuery
 from tinhso.data.query import run_query
 from tinhso.identity.auth import CurrentPrincipal, require_roles
 from tinhso.identity.principal import Principal
-from tinhso.kit.audit import AuditEntry
 from tinhso.kit.deps import DatabaseDep, ReadSessionDep, SessionDep
 from tinhso.kit.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge
 
@@ -234,20 +233,7 @@ def _one(session: Any, reg: Registry, query: dict[str, Any]) -> Record:
 @router.get(f"{REG}/data/MyPersonalDataUsage/1.0", tags=["registries"])
 def my_personal_data_usage(session: SessionDep, principal: CurrentPrincipal) -> list[dict[str, Any]]:
     """GovStack "my personal data usage": who read the caller's personal data, when and why."""
-    if principal.kind != "person":
-        raise Forbidden("data_usage_person_only", "Only a person can see the use of his or her own data")
-    subjects = [principal.id] + ([principal.personal_id] if principal.personal_id else [])
-    entries = session.scalars(
-        select(AuditEntry)
-        .where(AuditEntry.subject_id.in_(subjects))
-        .order_by(AuditEntry.seq.desc())
-        .limit(500)
-    )
-    return [
-        {"at": e.at, "actor_type": e.actor_type, "agency_code": e.agency_code, "action": e.action,
-         "database": e.object_type, "record": e.object_id, "purpose": e.purpose}
-        for e in entries
-    ]  # fmt: skip
+    return registries.personal_data_usage(session, principal)
 
 
 @router.get(f"{REG}/data/{{registry}}/{{version}}", tags=["registries"])

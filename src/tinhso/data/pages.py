@@ -1,4 +1,5 @@
-"""Data pages: the dictionary, quality scores, uploads and analytics (table + ECharts chart)."""
+"""Data pages: the dictionary, quality scores, uploads, analytics (table + ECharts chart) and, for a citizen, who
+has used his or her personal data."""
 
 from __future__ import annotations
 
@@ -72,3 +73,13 @@ def upload_page(request: Request, session: SessionDep, principal: OptionalPrinci
         "data/upload.html",
         {"entities": dictionary.entities(session), "signed_in": principal is not None},
     )
+
+
+@router.get("/du-lieu/cua-toi", response_class=HTMLResponse)
+def my_data_usage_page(request: Request, session: SessionDep, principal: OptionalPrincipal) -> HTMLResponse:
+    """Who has read or changed my personal data, when and for what purpose."""
+    from tinhso.data.registries import personal_data_usage
+
+    person = principal is not None and principal.kind == "person"
+    entries = personal_data_usage(session, principal) if person and principal else []
+    return render(request, "data/my_data.html", {"signed_in": person, "entries": entries})

@@ -343,3 +343,26 @@ def history(session: Session, record: Record) -> list[RecordVersion]:
             select(RecordVersion).where(RecordVersion.record_id == record.id).order_by(RecordVersion.version)
         )
     )
+
+
+def personal_data_usage(session: Session, principal: Principal, limit: int = 500) -> list[dict[str, Any]]:
+    """GovStack "my personal data usage": who read or changed the caller's personal data, when and why (newest
+    first), from the audit entries whose subject is the caller's person id or personal identification number."""
+    from tinhso.identity.models import Agency
+    from tinhso.kit.audit import AuditEntry
+
+    if principal.kind != "person":
+        raise Forbidden("data_usage_person_only", "Only a person can see the use of his or her own data")
+    subjects = [principal.id] + ([principal.personal_id] if principal.personal_id else [])
+    rows = session.execute(
+        select(AuditEntry, Agency.name)
+        .outerjoin(Agency, Agency.code == AuditEntry.agency_code)
+        .where(AuditEntry.subject_id.in_(subjects))
+        .order_by(AuditEntry.seq.desc())
+        .limit(limit)
+    ).all()
+    return [
+        {"at": e.at, "actor_type": e.actor_type, "agency_code": e.agency_code, "agency_name": name,
+         "action": e.action, "database": e.object_type, "record": e.object_id, "purpose": e.purpose}
+        for e, name in rows
+    ]  # fmt: skip
