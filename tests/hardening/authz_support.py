@@ -209,6 +209,7 @@ AUDIENCE: dict[str, Audience] = {
     "GET /du-lieu/tu-dien/{code}": _P_REF,
     "GET /du-lieu/chat-luong": Public("page shell; its figures come from the staff-only quality API"),
     "GET /du-lieu/phan-tich": Public("page shell; its queries go to the staff-only warehouse API"),
+    "GET /du-lieu/cua-toi": Public("who used my data: the signed-in person's own entries, nothing to others"),
     "GET /du-lieu/nap": Public("page shell; uploads go to the staff-only batch API"),
     # open data
     "GET /api": _P_OPEN,
@@ -307,6 +308,17 @@ AUDIENCE: dict[str, Audience] = {
     "GET /chi-so-766": SIGNED_IN,
     "GET /xac-thuc/{token}": Public("verification page of a signed result, by its token"),
     "POST /api/v1/procedures/feedback": SIGNED_IN,
+    "POST /api/v1/procedures/organisations": SIGNED_IN,
+    "GET /api/v1/procedures/organisations/mine": SIGNED_IN,
+    "GET /api/v1/procedures/organisations/{code}/members": SIGNED_IN,
+    "POST /api/v1/procedures/organisations/{code}/members": SIGNED_IN,
+    "DELETE /api/v1/procedures/organisations/{code}/members/{person_id}": SIGNED_IN,
+    "GET /phan-anh": Public("published answers to feedback; the signed-in person's own feedback only"),
+    "POST /phan-anh": SIGNED_IN,
+    "GET /phan-anh/{code}": SIGNED_IN,
+    "POST /phan-anh/{code}/thao-tac": SIGNED_IN,
+    "POST /phan-anh/{code}/danh-gia": SIGNED_IN,
+    "GET /can-bo/phan-anh": SIGNED_IN,
     "GET /api/v1/procedures/feedback/published": Public("published answers to citizens' feedback"),
     "GET /api/v1/procedures/feedback": SIGNED_IN,
     "GET /api/v1/procedures/feedback/{code}": SIGNED_IN,
@@ -353,6 +365,7 @@ AUDIENCE: dict[str, Audience] = {
     "GET /ioc/agency/{agency_code}": STAFF,
     "GET /ioc/commune/{commune_code}": STAFF,
     "GET /ioc/report": STAFF,
+    "GET /ioc/sparklines": STAFF,
     "GET /ioc/alerts/stream": STAFF,
     # environment
     "GET /api/v1/environment/stations": SIGNED_IN,
@@ -508,6 +521,7 @@ class Row:
     json: Any = None
     data: dict[str, Any] | None = None
     query: str = ""
+    headers: dict[str, str] | None = None
     check: Callable[[Any], bool] | None = field(default=None, compare=False)
 
     @property
@@ -563,7 +577,7 @@ def run_rows(
         response = client.request(
             row.method,
             url,
-            headers=actor.headers if actor else {},
+            headers=(actor.headers if actor else {}) | _fill_json(row.headers or {}, ctx),
             json=body,
             data=_fill_json(row.data, ctx) if row.data is not None else None,
             follow_redirects=False,
