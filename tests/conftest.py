@@ -21,6 +21,9 @@ os.environ["TINHSO_VAR_DIR"] = str(_VAR)
 os.environ.setdefault("TINHSO_LOG_JSON", "false")
 os.environ.setdefault("TINHSO_LOG_LEVEL", "WARNING")
 os.environ["TINHSO_RUN_DISPATCHER"] = "false"
+# Tests call quickly from one client: budgets out of reach (the limit tests set small ones explicitly).
+os.environ.setdefault("TINHSO_RATE_LIMIT_PER_CREDENTIAL", "100000000")
+os.environ.setdefault("TINHSO_RATE_LIMIT_PER_ADDRESS", "100000000")
 
 import pytest  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402

@@ -20,6 +20,7 @@ from tinhso.kit.db import Database, get_database
 from tinhso.kit.errors import document_errors, install_error_handlers
 from tinhso.kit.events import Dispatcher, bus
 from tinhso.kit.middleware import BodyLimitMiddleware, PrefixAppsMiddleware, RequestContextMiddleware
+from tinhso.kit.ratelimit import RateLimitMiddleware
 from tinhso.modules import plugins
 from tinhso.settings import Settings, get_settings
 
@@ -86,6 +87,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     # Modules that stream large bodies (gateway, uploads) enforce their own limits.
     exempt = tuple(p for _, plugin in loaded for p in getattr(plugin, "body_limit_exempt", ()))
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, exempt_prefixes=exempt)
+    # Request budgets per client address and per credential (TINHSO_RATE_LIMIT_*), shared by the processes.
+    rate_exempt = tuple(p for _, plugin in loaded for p in getattr(plugin, "rate_limit_exempt", ()))
+    app.add_middleware(RateLimitMiddleware, db=db, exempt_prefixes=rate_exempt)
     # Hot data paths served by plain ASGI apps ahead of routing (plugin hook `asgi_apps`, e.g. the gateway).
     raw = {prefix: a for _, plugin in loaded for prefix, a in getattr(plugin, "asgi_apps", {}).items()}
     if raw:

@@ -8,7 +8,7 @@ A plugin module may define:
 - `startup(app)` / `shutdown(app)`: start and stop background work with the API process;
 - `worker(stop_event, db)`: background work run by `tinhso worker` (and the demo process);
 - `measures`: {measure_id: fn(session, since, until, agency_code) -> float | None} for the KPI engine;
-- `reference_tables`, `body_limit_exempt`: see docs/developing.md.
+- `reference_tables`, `body_limit_exempt`, `rate_limit_exempt`: see docs/developing.md.
 Importing the plugin must import the module's models, so migrations and create_all see every table.
 """
 
@@ -52,5 +52,6 @@ def load_models() -> None:
     """Import every module's models so Base.metadata knows every table."""
     import tinhso.kit.audit  # noqa: F401
     import tinhso.kit.events  # noqa: F401
+    import tinhso.kit.ratelimit  # noqa: F401
 
     plugins()

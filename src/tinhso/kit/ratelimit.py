@@ -1,0 +1,218 @@
+"""Request rate limits shared by every API process: a counter per caller and fixed time window.
+
+Every request counts against its client address; a request carrying a credential (bearer token, API token or
+session cookie) also counts against that credential. Over budget: 429 `rate_limited` with Retry-After.
+
+Where the counters live (TINHSO_RATE_LIMIT_BACKEND, default `auto`):
+- `database`: a row per key and window in `kit_rate_counter`, one upsert per count (`INSERT … ON CONFLICT DO
+  UPDATE … RETURNING`, the same on SQLite and PostgreSQL), so every API process of a deployment draws from
+  the same budget; `auto` picks it on PostgreSQL;
+- `memory`: in the process; `auto` picks it on SQLite (an embedded deployment is one process).
+If the database cannot be reached the request is let through (the limiter never turns an outage into errors).
+
+Modules with their own, stricter limits (device readings, status lookups, the assistant, the exchange gateway's
+per-service budgets) keep them; `Limiter.hit` is there for them to share the same counters across processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Literal
+
+import anyio
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import BigInteger, Integer, String, delete
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Mapped, mapped_column
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tinhso.kit.db import Base, Database
+from tinhso.kit.i18n import both
+
+log = logging.getLogger("tinhso.ratelimit")
+
+CREDENTIAL_COOKIES = (b"tinhso_session",)
+
+
+class RateLimitSettings(BaseSettings):
+    """TINHSO_RATE_LIMIT_*: budgets per window (requests), for every route except health probes and assets."""
+
+    model_config = SettingsConfigDict(env_prefix="TINHSO_RATE_LIMIT_", env_file=".env", extra="ignore")
+
+    enabled: bool = True
+    window_seconds: int = Field(default=60, ge=1, le=3600)
+    per_credential: int = Field(default=1200, ge=1)  # a person's session or token, a system's token
+    per_address: int = Field(default=3000, ge=1)  # every request from one client address
+    backend: Literal["auto", "memory", "database"] = "auto"
+    exempt: tuple[str, ...] = ("/static/", "/healthz", "/readyz", "/metrics")
+
+
+@lru_cache
+def rate_limit_settings() -> RateLimitSettings:
+    return RateLimitSettings()
+
+
+class RateCounter(Base):
+    __tablename__ = "kit_rate_counter"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Limiter:
+    """Fixed-window counters: `hit` counts one request and says how long to wait when over the limit."""
+
+    blocking = False
+
+    def hit(self, key: str, limit: int, window: int, now: float | None = None) -> float:
+        """Count one request for `key`; 0 when within `limit` per `window` seconds, else seconds to wait."""
+        now = time.time() if now is None else now
+        start = int(now // window) * window
+        count = self._incr(key, start, window)
+        return 0.0 if count <= limit else max(start + window - now, 0.001)
+
+    def _incr(self, key: str, start: int, window: int) -> int:
+        raise NotImplementedError
+
+
+class MemoryLimiter(Limiter):
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, int], int] = {}
+        self._latest = 0
+
+    def _incr(self, key: str, start: int, window: int) -> int:
+        with self._lock:
+            if start > self._latest:  # a new window: forget the ones before the previous
+                self._latest = start
+                self._counts = {k: v for k, v in self._counts.items() if k[1] >= start - window}
+            count = self._counts.get((key, start), 0) + 1
+            self._counts[(key, start)] = count
+            return count
+
+
+class DatabaseLimiter(Limiter):
+    """Counters in `kit_rate_counter`, shared by every process using the database."""
+
+    blocking = True
+    PURGE_EVERY = 1000
+
+    def __init__(self, db: Database):
+        self.db = db
+        self._insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
+        self._hits = 0
+
+    def _incr(self, key: str, start: int, window: int) -> int:
+        stmt = self._insert(RateCounter).values(key=key, window_start=start, count=1)
+        upsert = stmt.on_conflict_do_update(
+            index_elements=["key", "window_start"], set_={"count": RateCounter.count + 1}
+        ).returning(RateCounter.count)
+        with self.db.engine.begin() as conn:
+            count = int(conn.execute(upsert).scalar_one())
+        self._hits += 1
+        if self._hits % self.PURGE_EVERY == 0:
+            with self.db.engine.begin() as conn:
+                conn.execute(delete(RateCounter).where(RateCounter.window_start < start - window))
+        return count
+
+
+def limiter_for(db: Database, settings: RateLimitSettings | None = None) -> Limiter:
+    """The limiter of a database (one per process and database, so modules and the middleware share it)."""
+    settings = settings or rate_limit_settings()
+    backend = settings.backend
+    if backend == "auto":
+        backend = "memory" if db.dialect == "sqlite" else "database"
+    cache = db.__dict__.setdefault("_rate_limiters", {})
+    if backend not in cache:
+        cache[backend] = MemoryLimiter() if backend == "memory" else DatabaseLimiter(db)
+    return cache[backend]
+
+
+def _digest(value: bytes) -> str:
+    return hashlib.sha256(value).hexdigest()[:40]
+
+
+def caller_keys(scope: Scope) -> list[tuple[str, str]]:
+    """(kind, key) pairs a request counts against: its address, and its credential if it carries one."""
+    client = scope.get("client")
+    keys = [("address", f"ip:{client[0] if client else 'unknown'}")]
+    credential = b""
+    for name, value in scope.get("headers") or []:
+        if name == b"authorization":
+            credential = value
+            break
+        if name == b"cookie" and not credential:
+            for part in value.split(b";"):
+                cname, _, cvalue = part.strip().partition(b"=")
+                if cname in CREDENTIAL_COOKIES and cvalue:
+                    credential = cvalue
+    if credential:
+        keys.append(("credential", f"cred:{_digest(credential)}"))
+    return keys
+
+
+class RateLimitMiddleware:
+    """Count every request (but health probes and static assets) and refuse over-budget ones with 429."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        db: Database,
+        settings: RateLimitSettings | None = None,
+        exempt_prefixes: Iterable[str] = (),
+    ):
+        self.app = app
+        self.db = db
+        self.settings = settings or rate_limit_settings()
+        self.exempt = tuple(self.settings.exempt) + tuple(exempt_prefixes)
+        self.budgets = {"address": self.settings.per_address, "credential": self.settings.per_credential}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.settings.enabled or scope["path"].startswith(self.exempt):
+            await self.app(scope, receive, send)
+            return
+        limiter = limiter_for(self.db, self.settings)
+        keys = caller_keys(scope)
+        if limiter.blocking:
+            wait = await anyio.to_thread.run_sync(self._take, limiter, keys)
+        else:
+            wait = self._take(limiter, keys)
+        if wait > 0:
+            await _too_many(scope, send, wait)
+            return
+        await self.app(scope, receive, send)
+
+    def _take(self, limiter: Limiter, keys: list[tuple[str, str]]) -> float:
+        window = self.settings.window_seconds
+        try:
+            return max(limiter.hit(key, self.budgets[kind], window) for kind, key in keys)
+        except Exception:  # the limiter must not turn a database outage into refusals
+            log.warning("rate limiter unavailable; request let through", exc_info=True)
+            return 0.0
+
+
+async def _too_many(scope: Scope, send: Send, wait: float) -> None:
+    body = {
+        "status": 429,
+        "code": "rate_limited",
+        "message": both("Too many requests; try again later"),
+        "request_id": scope.get("state", {}).get("request_id"),
+    }
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(raw)).encode()),
+        (b"retry-after", str(math.ceil(wait)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 429, "headers": headers})
+    await send({"type": "http.response.body", "body": raw})
