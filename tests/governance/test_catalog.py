@@ -27,7 +27,7 @@ def template_messages() -> set[str]:
 
 
 def code_messages() -> set[str]:
-    """The English message of every typed error and compliance finding raised in the module."""
+    """The English message of every typed error, compliance finding and report text in the module."""
     found: set[str] = set()
     for path in SRC.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text("utf-8"))):
@@ -37,6 +37,14 @@ def code_messages() -> set[str]:
                 and len(node.args) >= 2
             ):
                 arg = node.args[1]
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                    found.add(arg.value)
+            elif (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", None) in ("_", "gettext")
+                and node.args
+            ):
+                arg = node.args[0]  # report texts: _("Tasks by status")
                 if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                     found.add(arg.value)
     return found

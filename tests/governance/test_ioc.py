@@ -47,7 +47,10 @@ def test_alerts_arrive_from_events_once(client, factory, db):
     m = client.get(
         "/api/v1/ioc/communes", params={"measure": "governance.alerts"}, headers=leader.headers
     ).json()
-    assert len(m["items"]) == 130 and m["layout"] == "grid"
+    assert len(m["items"]) == 130 and m["layout"] == "coordinates"
+    # Every commune at its centre point, inside Nghệ An (about 18.5-20.0 N, 103.8-106.0 E), no two at one spot.
+    assert all(18.4 < c["latitude"] < 20.1 and 103.8 < c["longitude"] < 106.0 for c in m["items"])
+    assert len({(c["latitude"], c["longitude"]) for c in m["items"]}) == 130
     hit = next(c for c in m["items"] if c["code"] == commune)
     assert hit["value"] == 1 and sum(c["value"] or 0 for c in m["items"]) == 1
     assert {(c["row"], c["col"]) for c in m["items"]}.__len__() == 130

@@ -5,18 +5,21 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
+from urllib.parse import quote
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
-from tinhso.governance import kpi, readmodels, report, service
+from tinhso.governance import documents, evidence, kpi, readmodels, report, service
 from tinhso.governance.models import KpiDefinition
 from tinhso.governance.roadmap import local_today
 from tinhso.governance.schemas import (
     AgencyReport,
     AlertRead,
     CommuneMap,
+    EvidenceFileRead,
     KpiPoint,
     KpiRead,
     KpiRunRead,
@@ -37,6 +40,7 @@ from tinhso.kit.deps import SessionDep
 from tinhso.kit.errors import Forbidden, NotFound
 from tinhso.kit.events import publish
 from tinhso.kit.pagination import Page, PageDep, paginate
+from tinhso.kit.text import fold
 
 router = APIRouter(prefix="/api/v1", tags=["governance"])
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=64)]
@@ -194,32 +198,107 @@ def report_progress(
     return JSONResponse(body.model_dump(mode="json"), status_code=201 if created else 200)
 
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+Lang = Annotated[str, Query(pattern="^(vi|en)$")]
+
+
+def _download(data: bytes, media_type: str, filename: str) -> Response:
+    plain = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in fold(filename))
+    return Response(
+        data,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename)}",
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+@router.post(
+    "/governance/tasks/{task_id}/evidence",
+    operation_id="governance_upload_evidence",
+    response_model=EvidenceFileRead,
+    status_code=201,
+    summary="Upload an evidence file (PDF, DOCX, XLSX, ODT, ODS, PNG, JPEG; at most 8 MB) for a task",
+)
+async def upload_evidence(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    task_id: str,
+    file: Annotated[UploadFile, File(description="The evidence file")],
+    title: Annotated[str, Form(max_length=255)] = "",
+) -> EvidenceFileRead:
+    """Keep a file for a task your agency leads or coordinates; name its id in the next progress report."""
+    data = await file.read(evidence.MAX_BYTES + 1)
+    entry = await run_in_threadpool(
+        service.upload_evidence, session, principal, task_id, title, file.filename or "", data
+    )
+    return EvidenceFileRead.model_validate(entry)
+
+
 @router.get(
-    "/governance/roadmap/report.xlsx",
+    "/governance/evidence/{file_id}",
+    operation_id="governance_download_evidence",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def download_evidence(session: SessionDep, principal: CurrentPrincipal, file_id: str) -> Response:
+    """An evidence file (its agency, leaders and platform administrators); the SHA-256 is in the ETag."""
+    f = evidence.readable_file(session, principal, file_id)
+    response = _download(f.content, f.content_type, f.filename)
+    response.headers["ETag"] = f'"{f.sha256}"'
+    return response
+
+
+@router.get(
+    "/governance/roadmap/report.{fmt}",
     operation_id="governance_roadmap_report",
     response_class=Response,
-    responses={200: {"content": {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}},
+    responses={200: {"content": {XLSX: {}, documents.MEDIA_TYPES["docx"]: {}, "application/pdf": {}}}},
 )
 def roadmap_report(
     session: SessionDep,
     principal: CurrentPrincipal,
+    fmt: Literal["xlsx", "docx", "pdf"],
     year: Annotated[int | None, Query(ge=2025, le=2035)] = None,
-    lang: Annotated[str, Query(pattern="^(vi|en)$")] = "vi",
+    lang: Lang = "vi",
 ) -> Response:
-    """The annual report of the roadmap as an Excel workbook."""
+    """The annual report of the roadmap: an Excel workbook, a Word document or a PDF."""
     service.require_roadmap_reader(principal)
     today = local_today(utcnow())
-    data = report.annual_xlsx(report.annual_report(session, year or today.year, today), lang)
+    year = year or today.year
+    rep = report.annual_report(session, year, today)
+    if fmt == "xlsx":
+        data, media_type = report.annual_xlsx(rep, lang), XLSX
+    else:
+        title, blocks = documents.annual_blocks(rep, lang)
+        data, media_type = documents.render(title, blocks, fmt, landscape=True), documents.MEDIA_TYPES[fmt]
+    audit.record(session, "governance.roadmap.report", object_type="governance_report", object_id=str(year))
+    return _download(data, media_type, f"lo-trinh-4520-{year}.{fmt}")
+
+
+@router.get(
+    "/kpis/report.{fmt}",
+    operation_id="kpi_monthly_report",
+    response_class=Response,
+    responses={200: {"content": {documents.MEDIA_TYPES["docx"]: {}, "application/pdf": {}}}},
+)
+def kpi_monthly_report(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    fmt: Literal["docx", "pdf"],
+    month: Annotated[str | None, Query(pattern=r"^20\d\d-(0[1-9]|1[0-2])$")] = None,
+    lang: Lang = "vi",
+) -> Response:
+    """The monthly KPI report to the province's leaders, with a chart per group (month YYYY-MM, default now)."""
+    service.require_reader(principal)
+    year, mon = report.month_of(month)
+    title, blocks = documents.monthly_blocks(report.monthly_report(session, year, mon, lang))
     audit.record(
-        session,
-        "governance.roadmap.report",
-        object_type="governance_report",
-        object_id=str(year or today.year),
+        session, "governance.kpi.report", object_type="governance_report", object_id=f"{year}-{mon:02d}"
     )
-    return Response(
-        data,
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f'attachment; filename="lo-trinh-4520-{year or today.year}.xlsx"'},
+    return _download(
+        documents.render(title, blocks, fmt), documents.MEDIA_TYPES[fmt], f"kpi-{year}-{mon:02d}.{fmt}"
     )
 
 

@@ -10,7 +10,9 @@ from sqlalchemy import (
     Date,
     Float,
     ForeignKey,
+    Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -142,6 +144,25 @@ class TaskProgress(Base, IdMixin):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
+class EvidenceFile(Base, IdMixin):
+    """A file an agency uploaded as evidence of its progress on a task (kept in the database, checksummed)."""
+
+    __tablename__ = "governance_evidence_file"
+    task_id: Mapped[str] = mapped_column(ForeignKey("governance_task.id", ondelete="CASCADE"), index=True)
+    progress_id: Mapped[str | None] = mapped_column(
+        ForeignKey("governance_task_progress.id", ondelete="SET NULL"), index=True
+    )
+    agency_code: Mapped[str | None] = mapped_column(String(32), index=True)
+    uploaded_by: Mapped[str | None] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(255))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(128))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class KpiDefinition(Base, TimestampMixin):
     """A KPI of the framework (section IV.1): group, formula over measures, unit, direction, target."""
 
@@ -179,7 +200,10 @@ class KpiValue(Base, IdMixin):
     """A KPI's value for one period (province-wide), with the status and the measures it came from."""
 
     __tablename__ = "governance_kpi_value"
-    __table_args__ = (UniqueConstraint("kpi_code", "period_start", "period_end"),)
+    __table_args__ = (
+        UniqueConstraint("kpi_code", "period_start", "period_end"),
+        Index("ix_governance_kpi_value_code_end", "kpi_code", "period_end"),
+    )
     kpi_code: Mapped[str] = mapped_column(ForeignKey("governance_kpi.code", ondelete="CASCADE"), index=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("governance_kpi_run.id", ondelete="CASCADE"), index=True)
     period_start: Mapped[datetime] = mapped_column(UTCDateTime)

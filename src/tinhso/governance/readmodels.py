@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
@@ -30,6 +31,7 @@ from tinhso.identity.models import Agency
 from tinhso.kit.db import utcnow
 from tinhso.kit.errors import NotFound
 from tinhso.kit.i18n import both
+from tinhso.kit.text import fold
 from tinhso.reference.models import Commune
 
 VERDICTS = ("pass", "fail", "warn", "not_applicable")
@@ -111,37 +113,52 @@ def task_read(task: RoadmapTask, now: datetime | None = None) -> TaskRead:
     )
 
 
+def _kpi_read(  # noqa: PLR0913
+    d: KpiDefinition,
+    lang: str,
+    value: float | None,
+    status: str,
+    reason: str | None,
+    period: tuple[datetime | None, datetime | None],
+    computed_at: datetime | None,
+) -> KpiRead:
+    vi, en = kpi.GROUPS.get(d.group, (d.group, d.group))
+    return KpiRead(
+        code=d.code,
+        group=d.group,
+        group_name=vi if lang == "vi" else en,
+        name=d.name_vi if lang == "vi" else d.name_en,
+        unit=d.unit,
+        direction=d.direction,
+        target=d.target,
+        alert_threshold=d.alert_threshold,
+        frequency=d.frequency,
+        formula=d.formula,
+        measures=list(d.measures or []),
+        value=value,
+        status=status,
+        reason=reason,
+        target_status=kpi.target_status(d, value),
+        period_start=period[0],
+        period_end=period[1],
+        computed_at=computed_at,
+    )
+
+
 def kpi_reads(session: Session, lang: str = "vi", group: str | None = None) -> list[KpiRead]:
+    """Every KPI with its latest stored value (nothing is computed here)."""
     definitions = list(session.scalars(select(KpiDefinition).order_by(KpiDefinition.ordinal)))
-    latest = kpi.latest_values(session)
+    latest = kpi.latest_values(session, [d.code for d in definitions])
     out = []
     for d in definitions:
         if group and d.group != group:
             continue
         v = latest.get(d.code)
-        vi, en = kpi.GROUPS.get(d.group, (d.group, d.group))
-        out.append(
-            KpiRead(
-                code=d.code,
-                group=d.group,
-                group_name=vi if lang == "vi" else en,
-                name=d.name_vi if lang == "vi" else d.name_en,
-                unit=d.unit,
-                direction=d.direction,
-                target=d.target,
-                alert_threshold=d.alert_threshold,
-                frequency=d.frequency,
-                formula=d.formula,
-                measures=list(d.measures or []),
-                value=v.value if v else None,
-                status=v.status if v else "not_computed",
-                reason=v.reason if v else None,
-                target_status=kpi.target_status(d, v.value if v else None),
-                period_start=v.period_start if v else None,
-                period_end=v.period_end if v else None,
-                computed_at=v.computed_at if v else None,
-            )
-        )
+        if v is None:
+            out.append(_kpi_read(d, lang, None, "not_computed", None, (None, None), None))
+        else:
+            period = (v.period_start, v.period_end)
+            out.append(_kpi_read(d, lang, v.value, v.status, v.reason, period, v.computed_at))
     return out
 
 
@@ -158,39 +175,47 @@ def kpi_reads_for_agency(
             continue
         start, _end = kpi.period_of(d.frequency, now)
         o = kpi.evaluate(session, spec, start, now, agency_code, measures)
-        vi, en = kpi.GROUPS.get(d.group, (d.group, d.group))
-        out.append(
-            KpiRead(
-                code=d.code,
-                group=d.group,
-                group_name=vi if lang == "vi" else en,
-                name=d.name_vi if lang == "vi" else d.name_en,
-                unit=d.unit,
-                direction=d.direction,
-                target=d.target,
-                alert_threshold=d.alert_threshold,
-                frequency=d.frequency,
-                formula=d.formula,
-                measures=list(d.measures or []),
-                value=o.value,
-                status=o.status,
-                reason=o.reason,
-                target_status=kpi.target_status(d, o.value),
-                period_start=start,
-                period_end=now,
-                computed_at=now,
-            )
-        )
+        out.append(_kpi_read(d, lang, o.value, o.status, o.reason, (start, now), now))
     return out
 
 
 GRID_COLUMNS = 13
 
 
+@lru_cache(maxsize=1)
+def commune_centres() -> dict[str, tuple[float, float]]:
+    """Centre points (latitude, longitude) of the 2025 communes, keyed by code and by folded name.
+
+    From the dataset of the `vietnamadminunits` package (MIT), a dependency of the platform's address parser;
+    it has centre points and areas but no boundaries.
+    """
+    from vietnamadminunits.database.main import query
+
+    rows = query(
+        "SELECT ward, wardCode, wardLat, wardLon, provinceCode FROM admin_units WHERE wardLat IS NOT NULL"
+    )
+    found: dict[str, tuple[float, float]] = {}
+    for r in rows:
+        point = (float(r["wardLat"]), float(r["wardLon"]))
+        found[f"{r['wardCode']}|{fold(r['ward'])}"] = point
+        found[f"{r['provinceCode']}|{fold(r['ward'])}"] = point
+    return found
+
+
+def _centre(c: Commune) -> tuple[float | None, float | None]:
+    """The commune's coordinates: its own, else the package's centre point (same code and name, else same name)."""
+    if c.latitude is not None and c.longitude is not None:
+        return c.latitude, c.longitude
+    centres = commune_centres()
+    name = fold(c.name)
+    point = centres.get(f"{c.code}|{name}") or centres.get(f"{c.province_code}|{name}")
+    return point if point else (None, None)
+
+
 def commune_map(session: Session, measure_id: str, days: int = 30, now: datetime | None = None) -> CommuneMap:
     """A measure for each of the 130 communes (through each commune's UBND agency).
 
-    Communes are drawn from their coordinates when every one has them; otherwise on a tile grid in GSO code
+    Communes are drawn at their centre points when every one has them; otherwise on a tile grid in GSO code
     order (codes were assigned district by district, so neighbouring tiles are mostly neighbours on the ground).
     """
     fn = registry().get(measure_id)
@@ -206,7 +231,8 @@ def commune_map(session: Session, measure_id: str, days: int = 30, now: datetime
         .tuples()
         .all()
     )
-    layout = "coordinates" if communes and all(c.latitude is not None for c in communes) else "grid"
+    points = [_centre(c) for c in communes]
+    layout = "coordinates" if communes and all(p[0] is not None for p in points) else "grid"
 
     def values(guard_each: bool) -> list[float | None]:
         out: list[float | None] = []
@@ -237,10 +263,10 @@ def commune_map(session: Session, measure_id: str, days: int = 30, now: datetime
             value=v,
             row=i // GRID_COLUMNS,
             col=i % GRID_COLUMNS,
-            latitude=c.latitude,
-            longitude=c.longitude,
+            latitude=p[0],
+            longitude=p[1],
         )
-        for i, (c, v) in enumerate(zip(communes, found, strict=True))
+        for i, (c, v, p) in enumerate(zip(communes, found, points, strict=True))
     ]
     return CommuneMap(measure=measure_id, layout=layout, since=since, until=now, items=items)
 

@@ -1,10 +1,10 @@
-"""The roadmap's annual report (XLSX, and the data of its printable page) and the KPI export."""
+"""The data of the reports: the roadmap's annual report (and its XLSX) and the monthly KPI report."""
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,7 +14,8 @@ from openpyxl.utils import get_column_letter
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from tinhso.governance.models import RoadmapTask, TaskProgress
+from tinhso.governance import kpi
+from tinhso.governance.models import KpiDefinition, KpiValue, RoadmapTask, TaskProgress
 from tinhso.governance.roadmap import due_in_year, is_late
 from tinhso.identity.models import Agency
 from tinhso.kit.i18n import gettext
@@ -156,3 +157,84 @@ def annual_xlsx(report: AnnualReport, lang: str = "vi") -> bytes:
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
+
+
+@dataclass
+class MonthItem:
+    definition: KpiDefinition
+    name: str
+    last: KpiValue | None  # the month's last computed value
+    status: str  # of the month's last run: computed, not_measured, failed (not_computed: never run)
+    target_status: str
+    series: list[tuple[datetime, float]]
+
+
+@dataclass
+class MonthGroup:
+    code: str
+    name: str
+    items: list[MonthItem]
+
+
+@dataclass
+class MonthlyReport:
+    year: int
+    month: int
+    lang: str
+    groups: list[MonthGroup]
+
+    @property
+    def label(self) -> str:
+        return f"{self.month:02d}/{self.year}"
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many KPIs met their target, are to watch, in alert, or have no value this month."""
+        out = {"met": 0, "watch": 0, "alert": 0, "unknown": 0}
+        for g in self.groups:
+            for i in g.items:
+                out[i.target_status] = out.get(i.target_status, 0) + 1
+        return out
+
+
+def monthly_report(session: Session, year: int, month: int, lang: str = "vi") -> MonthlyReport:
+    """Every KPI of the month by group: last computed value, target status and the month's series."""
+    start = datetime(year, month, 1, tzinfo=kpi.TZ)
+    end = (start + timedelta(days=32)).replace(day=1)
+    by_code: dict[str, list[KpiValue]] = {}
+    for v in session.scalars(
+        select(KpiValue)
+        .where(KpiValue.period_end > start, KpiValue.period_end <= end)
+        .order_by(KpiValue.kpi_code, KpiValue.period_end)
+    ):
+        by_code.setdefault(v.kpi_code, []).append(v)
+    definitions = list(session.scalars(select(KpiDefinition).order_by(KpiDefinition.ordinal)))
+    groups = []
+    for code, (vi, en) in kpi.GROUPS.items():
+        items = []
+        for d in definitions:
+            if d.group != code:
+                continue
+            values = by_code.get(d.code, [])
+            last = next((v for v in reversed(values) if v.status == "computed"), None)
+            items.append(
+                MonthItem(
+                    definition=d,
+                    name=d.name_vi if lang == "vi" else d.name_en,
+                    last=last,
+                    status=values[-1].status if values else "not_computed",
+                    target_status=kpi.target_status(d, last.value if last else None),
+                    series=[(v.period_end, v.value) for v in values if v.value is not None],
+                )
+            )
+        groups.append(MonthGroup(code, vi if lang == "vi" else en, items))
+    return MonthlyReport(year, month, lang, groups)
+
+
+def month_of(month: str | None, now: datetime | None = None) -> tuple[int, int]:
+    """(year, month) of a 'YYYY-MM' string, or of the current local month."""
+    from tinhso.kit.db import utcnow
+
+    text = month or (now or utcnow()).astimezone(kpi.TZ).strftime("%Y-%m")
+    year, mon = text.split("-")
+    return int(year), int(mon)

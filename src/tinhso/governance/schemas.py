@@ -231,6 +231,25 @@ class Evidence(BaseModel):
     reference: str | None = Field(
         default=None, max_length=255, description="Document number, e.g. 123/QĐ-UBND"
     )
+    file_id: str | None = Field(
+        default=None,
+        max_length=32,
+        description="An evidence file uploaded for this task by POST /governance/tasks/{id}/evidence",
+    )
+
+
+class EvidenceFileRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    task_id: str
+    progress_id: str | None
+    agency_code: str | None
+    title: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    created_at: datetime
 
 
 class ProgressCreate(BaseModel):

@@ -14,17 +14,18 @@ from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from tinhso.governance import compliance, events
+from tinhso.governance import compliance, events, evidence
 from tinhso.governance.measures import registry
 from tinhso.governance.models import (
     Alert,
     ComplianceResult,
+    EvidenceFile,
     RegisteredSystem,
     RoadmapTask,
     TaskProgress,
 )
 from tinhso.governance.roadmap import agency_roles, is_late, local_today
-from tinhso.governance.schemas import ProgressCreate, SystemCreate, SystemUpdate
+from tinhso.governance.schemas import Evidence, ProgressCreate, SystemCreate, SystemUpdate
 from tinhso.identity import repository as identity_repo
 from tinhso.identity.models import Agency
 from tinhso.identity.principal import Principal
@@ -308,6 +309,45 @@ def progress_of(session: Session, task_id: str) -> list[TaskProgress]:
     )
 
 
+def require_task_reporter(session: Session, principal: Principal, task: RoadmapTask) -> set[str]:
+    """The caller's agency's roles on the task ('lead', 'coordinating'); Forbidden when it may not report."""
+    agency = session.get(Agency, principal.agency_code) if principal.agency_code else None
+    roles = agency_roles(task, agency)
+    if not principal.is_platform_admin and (
+        not roles or not may_write(principal, principal.agency_code or "")
+    ):
+        raise Forbidden(
+            "task_not_yours", "Your agency neither leads nor coordinates task {code}", code=task.code
+        )
+    return set(roles)
+
+
+def upload_evidence(
+    session: Session, principal: Principal, task_id: str, title: str, filename: str, data: bytes
+) -> EvidenceFile:
+    task = get_task(session, principal, task_id)
+    require_task_reporter(session, principal, task)
+    return evidence.store(session, principal, task, title, filename, data)
+
+
+def _evidence_item(e: Evidence, f: EvidenceFile | None) -> dict[str, Any]:
+    item: dict[str, Any] = {"title": e.title, "url": str(e.url) if e.url else None, "reference": e.reference}
+    if f is not None:
+        item |= {"file_id": f.id, "filename": f.filename, "size": f.size, "sha256": f.sha256}
+    return item
+
+
+def previous_report(session: Session, task_id: str, idempotency_key: str | None) -> TaskProgress | None:
+    """The report already made with this idempotency key, if any."""
+    if not idempotency_key:
+        return None
+    return session.scalar(
+        select(TaskProgress).where(
+            TaskProgress.task_id == task_id, TaskProgress.idempotency_key == idempotency_key
+        )
+    )
+
+
 def report_progress(
     session: Session,
     principal: Principal,
@@ -317,22 +357,14 @@ def report_progress(
 ) -> tuple[TaskProgress, bool]:
     """Record a progress report; returns (report, created). A retry with the same key returns the first one."""
     task = get_task(session, principal, task_id)
-    if idempotency_key:
-        previous = session.scalar(
-            select(TaskProgress).where(
-                TaskProgress.task_id == task.id, TaskProgress.idempotency_key == idempotency_key
-            )
-        )
-        if previous is not None:
-            return previous, False
-    agency = session.get(Agency, principal.agency_code) if principal.agency_code else None
-    roles = agency_roles(task, agency)
-    if not principal.is_platform_admin and (
-        not roles or not may_write(principal, principal.agency_code or "")
-    ):
-        raise Forbidden(
-            "task_not_yours", "Your agency neither leads nor coordinates task {code}", code=task.code
-        )
+    previous = previous_report(session, task.id, idempotency_key)
+    if previous is not None:
+        return previous, False
+    roles = require_task_reporter(session, principal, task)
+    files = {
+        f.id: f
+        for f in evidence.claimable(session, principal, task, [e.file_id for e in data.evidence if e.file_id])
+    }
     entry = TaskProgress(
         task_id=task.id,
         agency_code=principal.agency_code,
@@ -340,10 +372,7 @@ def report_progress(
         status=data.status,
         percent=100 if data.status == "done" else data.percent,
         comment=data.comment,
-        evidence=[
-            {"title": e.title, "url": str(e.url) if e.url else None, "reference": e.reference}
-            for e in data.evidence
-        ],
+        evidence=[_evidence_item(e, files.get(e.file_id or "")) for e in data.evidence],
         idempotency_key=idempotency_key,
         created_at=utcnow(),
     )
@@ -352,14 +381,12 @@ def report_progress(
         with session.begin_nested():
             session.flush()
     except IntegrityError:
-        previous = session.scalar(
-            select(TaskProgress).where(
-                TaskProgress.task_id == task.id, TaskProgress.idempotency_key == idempotency_key
-            )
-        )
+        previous = previous_report(session, task.id, idempotency_key)
         if previous is None:
             raise
         return previous, False
+    for f in files.values():
+        f.progress_id = entry.id
     # The lead agencies (and the platform administrators) set the task's status; coordinators add to the history.
     if principal.is_platform_admin or "lead" in roles:
         task.status, task.percent = entry.status, entry.percent
