@@ -277,3 +277,23 @@ def test_dictionary_api_and_pages(client, data_db, factory) -> None:  # noqa: AN
     page = client.get("/du-lieu/tu-dien?lang=vi")
     assert page.status_code == 200 and "Hộ kinh doanh" in page.text
     assert "Phone" in client.get("/du-lieu/tu-dien/school?lang=en").text
+
+
+def test_upload_over_the_limit_is_refused_and_changes_nothing(client, data_db, factory, monkeypatch) -> None:  # noqa: ANN001
+    """Files over the API's limit (1 GB; here lowered to 4 kB) are refused while streaming, before any batch."""
+    from tinhso.data import endpoints
+    from tinhso.data.models import Batch
+
+    monkeypatch.setattr(endpoints, "MAX_UPLOAD", 4096)
+    official = factory.person(("official",), CONGAN)
+    body = (HEADER + "\n".join(ROWS * 40) + "\n").encode()
+    assert len(body) > 4096
+    r = client.post(
+        "/api/v1/data/batches",
+        files={"file": ("big.csv", body, "text/csv")},
+        data={"entity": "citizen", "source": "big"},
+        headers=official.headers,
+    )
+    assert r.status_code == 413 and r.json()["code"] == "upload_too_large"
+    with data_db.transaction() as s:
+        assert s.scalars(select(Batch)).first() is None and warehouse_api.warehouse_tables(s) == []

@@ -154,3 +154,29 @@ def test_a_load_the_platform_database_refuses_is_taken_back(data_db, tmp_path, m
     monkeypatch.undo()
     batch, reused = ingest_file(data_db, second, "citizen", "b")
     assert not reused and _count(path, "citizen") == before + batch.rows_accepted
+
+
+def test_a_batch_whose_process_stopped_is_marked_failed_and_loads_again(data_db, tmp_path) -> None:  # noqa: ANN001
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from tinhso.data.ingest import fail_interrupted, ingest_file, start_batch
+    from tinhso.data.models import Batch
+    from tinhso.kit.db import utcnow
+
+    path = tmp_path / "dan.csv"
+    write_citizens(path, 100, seed=4, dup_rate=0.0, error_rate=0.0)
+    with data_db.transaction() as s:
+        stopped, _ = start_batch(s, path, "citizen", "stopped", path.name)
+        live, _ = start_batch(s, path, "citizen", "live", path.name)
+        stopped_id, live_id = stopped.id, live.id
+    with data_db.transaction() as s:
+        s.execute(
+            update(Batch).where(Batch.id == stopped_id).values(updated_at=utcnow() - timedelta(minutes=20))
+        )
+    assert fail_interrupted(data_db) == 1
+    with data_db.transaction() as s:
+        assert s.get(Batch, stopped_id).status == "failed" and s.get(Batch, live_id).status == "running"
+    batch, reused = ingest_file(data_db, path, "citizen", "stopped")
+    assert not reused and batch.status == "done" and batch.rows_accepted > 90

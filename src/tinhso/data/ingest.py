@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -553,6 +553,24 @@ def _finish(
         )
         session.expunge(batch)
     return batch
+
+
+def fail_interrupted(db: Database, quiet_for: timedelta = timedelta(minutes=15)) -> int:
+    """Mark as failed the batches still "running" that have not moved for `quiet_for` (their process ended: a
+    restart, a crash). Nothing of theirs is in the warehouse unless published, and the next load of the table
+    removes rows of batches that are not done. Returns how many were marked."""
+    cutoff = utcnow() - quiet_for
+    with db.transaction() as session:
+        stale = list(
+            session.scalars(select(Batch).where(Batch.status == "running", Batch.updated_at < cutoff))
+        )
+        for batch in stale:
+            batch.status, batch.finished_at = "failed", utcnow()
+            batch.error = "interrupted: the process loading this file stopped before it finished"
+            audit.record(
+                session, "data.batch.fail", object_type="data_batch", object_id=batch.id, outcome="failure"
+            )
+        return len(stale)
 
 
 def _progress(db: Database, batch_id: str, counts: _Counts, bytes_done: int) -> None:
