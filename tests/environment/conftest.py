@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tinhso.environment import alerts, ingest
+from tinhso.environment import alerts
 
 SNNMT = "000.00.06.H41"
 VINH = "16681"  # Phường Vinh Hưng? any real commune code of Nghệ An works; checked in tests
@@ -22,10 +22,8 @@ class StationSetup:
 
 @pytest.fixture(autouse=True)
 def _fresh_limits():
-    ingest.limiter.reset()
     alerts.baselines.clear()
     yield
-    ingest.limiter.reset()
     alerts.baselines.clear()
 
 

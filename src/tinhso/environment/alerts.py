@@ -14,7 +14,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -292,27 +292,41 @@ def check_silence(session: Session, now: datetime | None = None) -> list[str]:
     return raised
 
 
-def escalate_due(session: Session, now: datetime | None = None) -> list[str]:
-    """Escalate open alerts nobody acknowledged within the escalation period (again at each period)."""
-    now = now or utcnow()
+def _due(now: datetime) -> Any:
     due = now - timedelta(minutes=env_settings().escalate_minutes)
-    alerts = list(
-        session.scalars(
-            select(Alert).where(
-                Alert.status == "open",
-                or_(Alert.escalated_at.is_(None) & (Alert.raised_at < due), Alert.escalated_at < due),
-            )
-        )
+    return (Alert.status == "open") & or_(
+        Alert.escalated_at.is_(None) & (Alert.raised_at < due), Alert.escalated_at < due
     )
+
+
+def escalate_due(session: Session, now: datetime | None = None) -> list[str]:
+    """Escalate open alerts nobody acknowledged within the escalation period (again at each period).
+
+    Each escalation is one conditional UPDATE that re-checks the alert is still due: when two workers run
+    the job at once, the second one's UPDATE waits for the first's row lock (PostgreSQL) or its write lock
+    (SQLite), then matches nothing, so an alert is escalated, logged and published once per period."""
+    now = now or utcnow()
+    candidates = list(session.scalars(select(Alert.id).where(_due(now)).order_by(Alert.id)))
     done = []
-    for alert in alerts:
-        station = session.get(Station, alert.station_id)
-        if station is None:
+    for alert_id in candidates:
+        claimed = session.execute(
+            update(Alert)
+            .where(Alert.id == alert_id, _due(now))
+            .values(
+                level=Alert.level + 1,
+                escalated_at=now,
+                severity="critical",
+                updated_at=utcnow(),
+            )
+            .returning(Alert.id)
+            .execution_options(synchronize_session=False)
+        ).first()
+        if claimed is None:  # another worker escalated it, or someone acknowledged it, meanwhile
             continue
-        alert.level += 1
-        alert.escalated_at = now
-        if alert.severity == "warning":
-            alert.severity = "critical"
+        alert = session.get(Alert, alert_id, populate_existing=True)
+        station = session.get(Station, alert.station_id) if alert is not None else None
+        if alert is None or station is None:
+            continue
         _history(session, alert, "escalated", "system", f"level {alert.level}")
         session.flush()
         publish(session, TOPIC_ESCALATED, payload(alert, station), key=station.id)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 
 from tinhso.environment import alerts as alert_rules
-from tinhso.environment import ingest, service
+from tinhso.environment import ingest, ratelimit, service
 from tinhso.environment import repository as repo
 from tinhso.environment.indices import aqi_category, wqi_category
 from tinhso.environment.models import DutyContact
@@ -150,7 +150,7 @@ def ingest_readings(data: ReadingBatch, request: Request, session: SessionDep) -
     """Readings from a device, authenticated by its token (`Authorization: Bearer dev_…`). Idempotent on
     (device, parameter, time); any invalid reading refuses the whole batch."""
     ctx = ingest.authenticate(session, device_secret(request))
-    ingest.check_rate(ctx, len(data.readings))
+    ratelimit.check(session, ctx, len(data.readings))
     rows = ingest.prepare(ctx, (r.model_dump() for r in data.readings), "http")
     result = ingest.store(session, rows)
     return IngestResult(

@@ -6,16 +6,15 @@ Every channel (HTTP batch, NGSI-LD, MQTT) ends here: `authenticate` -> `prepare`
 
 from __future__ import annotations
 
-import threading
-import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select
+from sqlalchemy import Float, Integer, String, bindparam, case, column, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -24,8 +23,8 @@ from tinhso.environment import indices as ix
 from tinhso.environment import parameters as params
 from tinhso.environment.config import env_settings
 from tinhso.environment.models import Device, DeviceCredential, HourlyMean, IndexValue, Reading, Station
-from tinhso.kit.db import utcnow
-from tinhso.kit.errors import Forbidden, TooManyRequests, Unauthorized, Unprocessable
+from tinhso.kit.db import UTCDateTime, utcnow
+from tinhso.kit.errors import Forbidden, Unauthorized, Unprocessable
 from tinhso.kit.security import hash_secret
 
 VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -54,16 +53,18 @@ def authenticate(
     mqtt_username: str | None = None,
     station_code: str | None = None,
     device_code: str | None = None,
+    known: dict[str, Any] | None = None,
 ) -> DeviceContext:
-    """The device behind a token (HTTP, NGSI-LD, MQTT payload) or an MQTT username and password."""
+    """The device behind a token (HTTP, NGSI-LD, MQTT payload) or an MQTT username and password.
+
+    `known` is what `preload_credentials` fetched for a batch (one query for many messages)."""
     if not secret:
         raise Unauthorized("device_credential_missing", "A device credential is required")
-    row = session.execute(
-        select(DeviceCredential, Device, Station)
-        .join(Device, Device.id == DeviceCredential.device_id)
-        .join(Station, Station.id == Device.station_id)
-        .where(DeviceCredential.secret_hash == hash_secret(secret))
-    ).first()
+    digest = hash_secret(secret)
+    if known is not None and digest in known:
+        row = known[digest]
+    else:
+        row = session.execute(_credential_query([digest])).first()
     if row is None:
         raise Unauthorized("device_unknown", "Unknown device credential")
     cred, device, station = row
@@ -93,42 +94,23 @@ def authenticate(
     )
 
 
-class RateLimiter:
-    """A token bucket of readings per device (per process): a flooding device is refused, others are not."""
-
-    def __init__(self) -> None:
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def take(self, key: str, n: int, rate: float | None = None, burst: float | None = None) -> float:
-        """Take n tokens; returns 0 when allowed, else the seconds to wait."""
-        settings = env_settings()
-        rate = rate or settings.rate_per_second
-        burst = burst or settings.rate_burst
-        now = time.monotonic()
-        with self._lock:
-            tokens, last = self._buckets.get(key, (burst, now))
-            tokens = min(burst, tokens + (now - last) * rate)
-            if tokens < n:
-                self._buckets[key] = (tokens, now)
-                return (n - tokens) / rate
-            self._buckets[key] = (tokens - n, now)
-            return 0.0
-
-    def reset(self) -> None:
-        with self._lock:
-            self._buckets.clear()
+def _credential_query(digests: list[str]) -> Any:
+    return (
+        select(DeviceCredential, Device, Station)
+        .join(Device, Device.id == DeviceCredential.device_id)
+        .join(Station, Station.id == Device.station_id)
+        .where(DeviceCredential.secret_hash.in_(digests))
+    )
 
 
-limiter = RateLimiter()
-
-
-def check_rate(ctx: DeviceContext, n: int) -> None:
-    wait = limiter.take(ctx.device_id, n)
-    if wait > 0:
-        err = TooManyRequests("device_rate_limited", "Too many readings from this device; slow down")
-        err.headers = {"Retry-After": str(max(1, int(wait + 0.999)))}  # type: ignore[attr-defined]
-        raise err
+def preload_credentials(session: Session, secrets: Iterable[str]) -> dict[str, Any]:
+    """The credentials, devices and stations of many secrets in one query, keyed by secret hash."""
+    digests = sorted({hash_secret(s) for s in secrets if s})
+    known: dict[str, Any] = {}
+    for start in range(0, len(digests), 500):
+        for row in session.execute(_credential_query(digests[start : start + 500])):
+            known[row[0].secret_hash] = row
+    return known
 
 
 def _aware(t: datetime) -> datetime:
@@ -228,38 +210,52 @@ class StoreResult:
     inserted: list[dict[str, Any]] = field(default_factory=list)
 
 
+@lru_cache(maxsize=8)
+def _previous_statement(n: int) -> Any:
+    parts = [
+        f"SELECT * FROM (SELECT device_id, parameter, observed_at, value FROM environment_reading"
+        f" WHERE device_id = :d{i} AND parameter = :p{i} AND observed_at >= :a{i} AND observed_at < :b{i}"
+        f" AND quality = 'ok' ORDER BY observed_at DESC LIMIT 1) AS q{i}"
+        for i in range(n)
+    ]
+    when = UTCDateTime()
+    return (
+        text(" UNION ALL ".join(parts))
+        .bindparams(*(bindparam(f"{x}{i}", type_=when) for i in range(n) for x in "ab"))
+        .columns(
+            column("device_id", String),
+            column("parameter", String),
+            column("observed_at", when),
+            column("value", Float),
+        )
+    )
+
+
 def _flag_steps(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Rate-of-change check: flag a reading that jumps more than the parameter allows within an hour."""
+    """Rate-of-change check: flag a reading that jumps more than the parameter allows within an hour of the
+    previous good reading (of the batch, or the latest stored before the batch's first)."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         if params.PARAMETERS[r["parameter"]].max_step is not None:
             groups[(r["device_id"], r["parameter"])].append(r)
-    by_device: dict[str, list[str]] = defaultdict(list)
-    earliest: dict[str, datetime] = {}
-    for device_id, parameter in groups:
-        by_device[device_id].append(parameter)
-        first = min(r["observed_at"] for r in groups[(device_id, parameter)])
-        earliest[device_id] = min(first, earliest.get(device_id, first))
-    previous: dict[tuple[str, str], tuple[datetime, float]] = {}
-    for device_id, parameters in by_device.items():
-        # One query per device: its good readings of the hour before the batch, latest kept per parameter.
-        for parameter, t, v in session.execute(
-            select(Reading.parameter, Reading.observed_at, Reading.value)
-            .where(
-                Reading.device_id == device_id,
-                Reading.parameter.in_(parameters),
-                Reading.observed_at >= earliest[device_id] - HOUR,
-                Reading.observed_at < earliest[device_id] + HOUR,
-                Reading.quality == "ok",
-            )
-            .order_by(Reading.observed_at)
-        ):
-            t = _aware(t)
-            group_first = min(r["observed_at"] for r in groups[(device_id, parameter)])
-            if t < group_first:
-                previous[(device_id, parameter)] = (t, v)
-    for (device_id, parameter), group in groups.items():
+    if not groups:
+        return
+    for group in groups.values():
         group.sort(key=lambda r: r["observed_at"])
+    previous: dict[tuple[str, str], tuple[datetime, float]] = {}
+    keys = list(groups)
+    # The latest good reading before each group's first: one indexed lookup per (device, parameter), sent as
+    # one UNION ALL statement per 100 groups (plain SQL: the same text on SQLite and PostgreSQL).
+    for start in range(0, len(keys), 100):
+        chunk = keys[start : start + 100]
+        stmt = _previous_statement(len(chunk))
+        binds: dict[str, Any] = {}
+        for i, (device_id, parameter) in enumerate(chunk):
+            first = groups[(device_id, parameter)][0]["observed_at"]
+            binds |= {f"d{i}": device_id, f"p{i}": parameter, f"a{i}": first - HOUR, f"b{i}": first}
+        for device_id, parameter, t, v in session.execute(stmt, binds):
+            previous[(device_id, parameter)] = (_aware(t), v)
+    for (device_id, parameter), group in groups.items():
         step = params.PARAMETERS[parameter].max_step or 0
         last = previous.get((device_id, parameter))
         for r in group:
@@ -271,8 +267,8 @@ def _flag_steps(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 def store(session: Session, rows: list[dict[str, Any]], now: datetime | None = None) -> StoreResult:
-    """Store prepared rows once each, then recompute the hourly means and indices they touch and run the
-    alert rules. Duplicates (same device, parameter and time) are counted and ignored."""
+    """Store prepared rows once each, then update the hourly means and recompute the indices they touch and
+    run the alert rules. Duplicates (same device, parameter and time) are counted and ignored."""
     from tinhso.environment import alerts
 
     now = now or utcnow()
@@ -285,37 +281,48 @@ def store(session: Session, rows: list[dict[str, Any]], now: datetime | None = N
     stmt = (
         insert(table)
         .on_conflict_do_nothing(index_elements=["device_id", "parameter", "observed_at"])
-        .returning(table.c.device_id, table.c.parameter, table.c.observed_at)
+        .returning(table.c.id)
     )
     conn = session.connection()
-    for start in range(0, len(rows), 1000):
-        chunk = rows[start : start + 1000]
-        done = {(d, p, _aware(t)) for d, p, t in conn.execute(stmt, chunk)}
-        for r in chunk:
-            if (r["device_id"], r["parameter"], r["observed_at"]) in done:
-                result.inserted.append(r)
+    for start in range(0, len(rows), 2000):
+        chunk = rows[start : start + 2000]
+        ids = [i for (i,) in conn.execute(stmt, chunk)]
+        if len(ids) == len(chunk):  # the usual case: nothing was there already
+            result.inserted += chunk
+            continue
+        done: set[tuple[str, str, datetime]] = set()
+        for part in range(0, len(ids), 500):
+            done |= {
+                (d, p, _aware(t))
+                for d, p, t in conn.execute(
+                    select(table.c.device_id, table.c.parameter, table.c.observed_at).where(
+                        table.c.id.in_(ids[part : part + 500])
+                    )
+                )
+            }
+        result.inserted += [r for r in chunk if (r["device_id"], r["parameter"], r["observed_at"]) in done]
     result.accepted = len(result.inserted)
     result.duplicates = len(rows) - result.accepted
     result.flagged = sum(1 for r in result.inserted if r["quality"] != "ok")
     if not result.inserted:
         return result
+    hourly_by_station = update_hourly(session, result.inserted)
     by_station: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in result.inserted:
         by_station[r["station_id"]].append(r)
+    silence = timedelta(minutes=env_settings().silence_minutes)
     for station_id, inserted in by_station.items():
         station = session.get(Station, station_id)
         if station is None:
             continue
         latest = max(r["observed_at"] for r in inserted)
         before = station.last_reading_at
-        silence = timedelta(minutes=env_settings().silence_minutes)
         resumed = before is not None and latest > before and now - before > silence
         if before is None or latest > before:
             station.last_reading_at = latest
-        touched = {(r["parameter"], hour_floor(r["observed_at"])) for r in inserted}
-        hourly_rows = recompute_hourly(session, station_id, touched)
-        hours = {h for _, h in touched}
+        hours = {hour_floor(r["observed_at"]) for r in inserted}
         index_rows = recompute_indices(session, station, hours, now)
+        hourly_rows = hourly_by_station.get(station_id, [])
         result.alerts += alerts.evaluate(session, station, inserted, hourly_rows, index_rows, now, resumed)
     devices: dict[str, datetime] = {}
     for r in rows:
@@ -329,70 +336,117 @@ def store(session: Session, rows: list[dict[str, Any]], now: datetime | None = N
     return result
 
 
-def recompute_hourly(
-    session: Session, station_id: str, touched: set[tuple[str, datetime]]
-) -> list[dict[str, Any]]:
-    """Recompute the hourly means of (parameter, hour) pairs from the raw readings (good ones only)."""
-    by_param: dict[str, set[datetime]] = defaultdict(set)
-    for parameter, hour in touched:
-        by_param[parameter].add(hour)
-    out: list[dict[str, Any]] = []
-    insert = _insert_for(session)
-    all_hours = {h for hours in by_param.values() for h in hours}
-    fetched: dict[str, list[Any]] = defaultdict(list)
-    for parameter, t, v, q in session.execute(
-        select(Reading.parameter, Reading.observed_at, Reading.value, Reading.quality).where(
-            Reading.station_id == station_id,
-            Reading.parameter.in_(list(by_param)),
-            Reading.observed_at >= min(all_hours),
-            Reading.observed_at < max(all_hours) + HOUR,
-        )
-    ):
-        fetched[parameter].append((t, v, q))
-    for parameter, hours in by_param.items():
-        rows = fetched[parameter]
-        values: dict[datetime, list[float]] = defaultdict(list)
-        suspect: dict[datetime, int] = defaultdict(int)
-        for t, v, q in rows:
-            h = hour_floor(t)
-            if h not in hours:
-                continue
-            if q == "ok":
-                values[h].append(v)
+_HOURLY_COLUMNS = ("station_id", "parameter", "hour", "mean", "minimum", "maximum", "count", "suspect")
+
+
+def update_hourly(session: Session, inserted: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Fold freshly inserted readings into their hourly means (good readings only; suspect ones counted).
+
+    Readings are only ever added (duplicates are refused before this point; retention removes raw readings
+    long after their hour is final), so the means are updated incrementally in one upsert: the database
+    combines the stored (mean, count, min, max) with the batch's under the row's lock, which keeps
+    concurrent ingesters on PostgreSQL exact. Returns the updated rows per station."""
+    groups: dict[tuple[str, str, datetime], list[float]] = {}
+    suspect: dict[tuple[str, str, datetime], int] = defaultdict(int)
+    for r in inserted:
+        t = r["observed_at"]
+        key = (r["station_id"], r["parameter"], t.replace(minute=0, second=0, microsecond=0))
+        if r["quality"] == "ok":
+            g = groups.get(key)
+            if g is None:
+                groups[key] = [r["value"]]
             else:
-                suspect[h] += 1
-        for h in hours:
-            if not values[h]:
-                session.execute(
-                    delete(HourlyMean).where(
-                        HourlyMean.station_id == station_id,
-                        HourlyMean.parameter == parameter,
-                        HourlyMean.hour == h,
-                    )
-                )
-                continue
-            vals = values[h]
-            out.append(
-                {
-                    "station_id": station_id,
-                    "parameter": parameter,
-                    "hour": h,
-                    "mean": sum(vals) / len(vals),
-                    "minimum": min(vals),
-                    "maximum": max(vals),
-                    "count": len(vals),
-                    "suspect": suspect[h],
-                }
-            )
-    if out:
+                g.append(r["value"])
+        else:
+            suspect[key] += 1
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    if groups:
         table = HourlyMean.__table__
-        stmt = insert(table)
+        c = table.c
+        stmt = _insert_for(session)(table)
+        new = stmt.excluded
+        total = c.count + new.count
         stmt = stmt.on_conflict_do_update(
             index_elements=["station_id", "parameter", "hour"],
-            set_={c: stmt.excluded[c] for c in ("mean", "minimum", "maximum", "count", "suspect")},
-        )
-        session.connection().execute(stmt, out)
+            set_={
+                "mean": (c.mean * c.count + new.mean * new.count) / total,
+                "minimum": case((new.minimum < c.minimum, new.minimum), else_=c.minimum),
+                "maximum": case((new.maximum > c.maximum, new.maximum), else_=c.maximum),
+                "count": total,
+                "suspect": c.suspect + new.suspect,
+            },
+        ).returning(*(c[name] for name in _HOURLY_COLUMNS))
+        values = [
+            {
+                "station_id": s,
+                "parameter": p,
+                "hour": h,
+                "mean": sum(vals) / len(vals),
+                "minimum": min(vals),
+                "maximum": max(vals),
+                "count": len(vals),
+                "suspect": suspect.pop((s, p, h), 0),
+            }
+            for (s, p, h), vals in groups.items()
+        ]
+        conn = session.connection()
+        fresh: dict[tuple[str, str, datetime], dict[str, Any]] = {}
+        for start in range(0, len(values), 1000):
+            for row in conn.execute(stmt, values[start : start + 1000]):
+                d = dict(zip(_HOURLY_COLUMNS, row, strict=True))
+                d["hour"] = _aware(d["hour"])
+                out[d["station_id"]].append(d)
+                key = (d["station_id"], d["parameter"], d["hour"])
+                if d["count"] == len(groups[key]):  # a new hour: no good reading was stored before
+                    fresh[key] = d
+        if fresh:
+            _count_earlier_suspects(session, fresh)
+    if suspect:  # hours where the batch brought only suspect readings: count them on an existing mean
+        _set_suspect(session, suspect.items(), add=True)
     return out
+
+
+def _set_suspect(
+    session: Session, counts: Iterable[tuple[tuple[str, str, datetime], int]], *, add: bool
+) -> None:
+    """Set (or add to) the suspect counts of hourly rows, keyed by (station, parameter, hour)."""
+    n = bindparam("n", type_=Integer)
+    session.connection().execute(
+        update(HourlyMean)
+        .where(
+            HourlyMean.station_id == bindparam("s"),
+            HourlyMean.parameter == bindparam("p"),
+            HourlyMean.hour == bindparam("h"),
+        )
+        .values(suspect=HourlyMean.suspect + n if add else n),
+        [{"s": s, "p": p, "h": h, "n": k} for (s, p, h), k in counts],
+    )
+
+
+def _count_earlier_suspects(session: Session, fresh: dict[tuple[str, str, datetime], dict[str, Any]]) -> None:
+    """A new hourly row also counts the suspect readings its hour received before its first good one."""
+    table = Reading.__table__
+    c = table.c
+    hours = [h for _, _, h in fresh]
+    found: dict[tuple[str, str, datetime], int] = defaultdict(int)
+    for station_id, parameter, t in session.connection().execute(
+        select(c.station_id, c.parameter, c.observed_at).where(
+            c.station_id.in_({k[0] for k in fresh}),
+            c.parameter.in_({k[1] for k in fresh}),
+            c.observed_at >= min(hours),
+            c.observed_at < max(hours) + HOUR,
+            c.quality != "ok",
+        )
+    ):
+        key = (station_id, parameter, hour_floor(t))
+        if key in fresh:
+            found[key] += 1
+    changed = [(key, n) for key, n in found.items() if n != fresh[key]["suspect"]]
+    if not changed:
+        return
+    _set_suspect(session, changed, add=False)
+    for key, n in changed:
+        fresh[key]["suspect"] = n
 
 
 def _upsert_indices(session: Session, rows: list[dict[str, Any]]) -> None:

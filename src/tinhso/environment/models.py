@@ -205,3 +205,13 @@ class Notification(Base):
     body: Mapped[str] = mapped_column(Text)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
     provider: Mapped[str] = mapped_column(String(64))
+
+
+class RateBucket(Base):
+    """A device's token bucket of readings (flood control shared by every ingesting process); `at` is the
+    Unix time of the last take."""
+
+    __tablename__ = "environment_rate_bucket"
+    device_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    at: Mapped[float] = mapped_column(Float)

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tinhso.environment import ingest
+from tinhso.environment import ingest, ratelimit
 from tinhso.environment import parameters as params
 from tinhso.environment import repository as repo
 from tinhso.environment.endpoints import device_secret
@@ -146,7 +146,7 @@ def _ingest(session: Session, request: Request, entity_type: str, code: str, att
         raise _bad("The station is not of type {type}", type=entity_type)
     date_observed = _time(attrs["dateObserved"], "dateObserved") if "dateObserved" in attrs else None
     items = readings_of(attrs, kind, date_observed)
-    ingest.check_rate(ctx, len(items))
+    ratelimit.check(session, ctx, len(items))
     rows = ingest.prepare(ctx, items, "ngsi")
     return ingest.store(session, rows).accepted
 
