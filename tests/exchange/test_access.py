@@ -108,9 +108,57 @@ def test_expired_grant_is_not_honoured(client, factory, upstream, db):
     with db.transaction() as s:
         for g in s.query(Grant).all():
             g.valid_until = datetime.now(UTC) - timedelta(seconds=1)
-    client.app.state.exchange.invalidate()
+    # No invalidate(): the change above moved the configuration stamp the gateway reads on every call.
     r = client.get(f"/r1/{hub.service_id}/citizens/1", headers=hub.headers())
     assert r.status_code == 403
+
+
+def test_changes_made_elsewhere_stop_calls_at_once(client, factory, upstream, db):
+    """Grants, services, credentials and systems changed by another process (here: straight in the
+    database, which this app's caches never hear of) take effect on the very next call."""
+    from sqlalchemy import select, update
+
+    from tinhso.exchange import access as access_service
+    from tinhso.exchange.models import AccessRequest, Service, bump_stamp
+    from tinhso.identity.models import ClientCredential, InformationSystem
+
+    hub = make_hub(client, factory, upstream)
+    url = f"/r1/{hub.service_id}/citizens/1"
+    for _ in range(2):  # the second call is served from the gateway's in-memory copies
+        assert client.get(url, headers=hub.headers()).status_code == 200
+    with db.transaction() as s:  # a revocation through the service layer of another process
+        rid = s.scalar(select(AccessRequest.id))
+        access_service.revoke_request(s, hub.provider_admin.principal, rid)
+    r = client.get(url, headers=hub.headers())
+    assert r.status_code == 403 and r.json()["code"] == "access_denied"
+
+    other = make_hub(client, factory, upstream, code="citizens2")
+    url = f"/r1/{other.service_id}/citizens/1"
+    assert client.get(url, headers=other.headers()).status_code == 200
+    with db.transaction() as s:  # the service retired
+        s.execute(update(Service).where(Service.id == other.service["id"]).values(state="retired"))
+        bump_stamp(s.connection())
+    assert client.get(url, headers=other.headers()).status_code == 404
+    with db.transaction() as s:
+        s.execute(update(Service).where(Service.id == other.service["id"]).values(state="published"))
+        bump_stamp(s.connection())
+    assert client.get(url, headers=other.headers()).status_code == 200
+    with db.transaction() as s:  # the consumer's credential revoked (identity module, no stamp involved)
+        cred = s.get(ClientCredential, other.consumer.principal.credential_id)
+        cred.revoked_at = datetime.now(UTC)
+    r = client.get(url, headers=other.headers())
+    assert r.status_code == 401 and r.json()["code"] == "credential_revoked"
+    fresh = factory.system(TUPHAP, other.consumer_code, scopes=("api", "exchange"))
+    headers = {"X-Road-Client": other.client_id, **fresh.headers}
+    assert client.get(url, headers=headers).status_code == 200
+    with db.transaction() as s:  # the consumer system switched off
+        s.execute(
+            update(InformationSystem)
+            .where(InformationSystem.id == fresh.principal.system_id)
+            .values(active=False)
+        )
+    r = client.get(url, headers=headers)
+    assert r.status_code == 403 and r.json()["code"] == "client_mismatch"
 
 
 def test_direct_grant_by_owner(client, factory, upstream):

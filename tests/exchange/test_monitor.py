@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
+from sqlalchemy import select
 
 from tests.exchange.conftest import make_hub
 from tests.factories import CONGAN
 from tinhso.exchange import monitor
+from tinhso.exchange.models import MessageLog
 from tinhso.exchange.plugin import measures
 from tinhso.kit.db import utcnow
 
@@ -57,6 +59,15 @@ def test_stats_metrics_and_measures(client, factory, upstream, db):
         assert abs(rate - 1 / 7) < 1e-9
         assert measures["exchange.calls"](s, now - timedelta(hours=1), now, "000.00.02.H41") == 0
         assert measures["exchange.availability"](s, now - timedelta(hours=1), now, CONGAN) is None
+        # p95 (nearest rank) of the six calls that reached the provider: the slowest of them, in ms.
+        reached = sorted(
+            s.scalars(select(MessageLog.duration_ms).where(MessageLog.upstream_ms.is_not(None))).all()
+        )
+        assert len(reached) == 6
+        window = (now - timedelta(hours=1), now + timedelta(seconds=1))
+        assert measures["exchange.latency_p95"](s, *window, CONGAN) == round(reached[-1], 2)
+        assert measures["exchange.latency_p95"](s, *window, None) == round(reached[-1], 2)
+        assert measures["exchange.latency_p95"](s, *window, "000.00.02.H41") is None
 
 
 def test_probes_availability_and_operator_page(client, factory, upstream, db):

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from tinhso.exchange import catalog
 from tinhso.exchange.ids import local_instance, parse_member
-from tinhso.exchange.models import AccessRequest, Grant, Service
+from tinhso.exchange.models import AccessRequest, Grant, Service, bump_stamp
 from tinhso.exchange.schemas import AccessDecision, AccessRequestCreate, GrantCreate, Operation
 from tinhso.identity import repository as identity_repo
 from tinhso.identity.principal import Principal
@@ -199,6 +199,7 @@ def revoke_request(session: Session, principal: Principal, request_id: str) -> A
     session.execute(
         update(Grant).where(Grant.request_id == req.id, Grant.revoked_at.is_(None)).values(revoked_at=now)
     )
+    bump_stamp(session.connection())  # a bulk update passes no mapper event: say so to the gateways
     session.flush()
     audit.record(
         session,

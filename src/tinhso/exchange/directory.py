@@ -20,7 +20,7 @@ VISIBLE = ("published", "deprecated")
 
 def list_clients(db: Database, rt: Any, params: Any) -> dict[str, Any]:
     """Members (agencies with systems) and their subsystems (information systems) of this instance."""
-    from tinhso.exchange.gateway import GatewayError
+    from tinhso.exchange.xroad import GatewayError
 
     instance = params.get("xRoadInstance") or rt.instance
     if instance != rt.instance:
@@ -65,7 +65,7 @@ def _endpoints(service: Service, allowed: list[Any] | None) -> list[dict[str, st
 
 
 def metaservice(db: Database, rt: Any, client: MemberId | None, segments: list[str], params: Any) -> Any:
-    from tinhso.exchange.gateway import GatewayError
+    from tinhso.exchange.xroad import GatewayError
 
     try:
         provider = parse_member("/".join(unquote(s) for s in segments[:4]))

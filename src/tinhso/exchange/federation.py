@@ -24,24 +24,27 @@ from tinhso.exchange.models import Peer, Service
 from tinhso.kit.db import Database, new_id
 
 if TYPE_CHECKING:
-    import httpx
-    from fastapi import Request
-    from fastapi.responses import Response
-
     from tinhso.exchange.runtime import Runtime
+    from tinhso.exchange.xroad import Call
 
 TOKEN_TTL = 60
 
 
-def peer_for(db: Database, rt: Runtime, instance: str) -> Peer | None:
-    def load() -> Peer | None:
-        with db.transaction(write=False) as s:
-            row = s.scalar(select(Peer).where(Peer.instance == instance, Peer.active.is_(True)))
-            if row is not None:
-                s.expunge(row)
-        return row
+def load_peer(db: Database, instance: str) -> Peer | None:
+    with db.transaction(write=False) as s:
+        row = s.scalar(select(Peer).where(Peer.instance == instance, Peer.active.is_(True)))
+        if row is not None:
+            s.expunge(row)
+    return row
 
-    return rt.peers.get(instance, load)
+
+def peer_for(db: Database, rt: Runtime, instance: str) -> Peer | None:
+    """The configured peer (from the gateway's copy, valid under the stamp this call has read)."""
+    if instance in rt.peers:
+        return rt.peers[instance]  # type: ignore[no-any-return]
+    peer = load_peer(db, instance)
+    rt.remember(rt.peers, instance, peer, rt.stamp)
+    return peer
 
 
 def _signing_key(db: Database) -> tuple[str, OKPKey]:
@@ -71,7 +74,7 @@ def hub_token(db: Database, rt: Runtime, peer: Peer, client: MemberId, message_i
 
 def verify_hub_token(db: Database, rt: Runtime, token: str, client: MemberId) -> None:
     """Accept a consumer of another instance only with a valid token of that instance's hub."""
-    from tinhso.exchange.gateway import GatewayError
+    from tinhso.exchange.xroad import GatewayError
 
     peer = peer_for(db, rt, client.instance)
     if peer is None:
@@ -109,15 +112,15 @@ def sign_answer(db: Database, request_hash: str, status: int) -> str:
     return f"{kid}:{sig}"
 
 
-def check_peer_answer(peer: Peer, upstream: httpx.Response, rec: Any) -> None:
-    from tinhso.exchange.gateway import GatewayError
+def check_peer_answer(peer: Peer, headers: Any, status: int, rec: Any) -> None:
+    from tinhso.exchange.xroad import GatewayError
 
-    header = upstream.headers.get("x-road-hub-signature", "")
+    header = headers.get("x-road-hub-signature", "")
     _, _, sig = header.partition(":")
     try:
         key = msglog.load_public(peer.public_key_pem)
-        bound = f"id:{rec.message_id}" if upstream.headers.get("x-road-error") else rec.request_hash
-        key.verify(base64.b64decode(sig), f"{bound}\n{upstream.status_code}".encode())
+        bound = f"id:{rec.message_id}" if headers.get("x-road-error") else rec.request_hash
+        key.verify(base64.b64decode(sig), f"{bound}\n{status}".encode())
     except (InvalidSignature, ValueError):
         raise GatewayError(
             502,
@@ -127,14 +130,14 @@ def check_peer_answer(peer: Peer, upstream: httpx.Response, rec: Any) -> None:
         ) from None
 
 
-async def forward(
-    request: Request, db: Database, rt: Runtime, rec: Any, target: Any, client: MemberId, start: float
-) -> Response:
+async def forward(call: Call, target: Any, client: MemberId) -> None:
     """Send the call on to the peer hub that hosts the service."""
-    from tinhso.exchange.gateway import GatewayError, exchange
+    from tinhso.exchange.forwarding import forward as send_on
+    from tinhso.exchange.xroad import GatewayError
 
     peer: Peer = target.peer
-    rec.peer = peer.instance
+    rt = call.rt
+    call.rec.peer = peer.instance
     wait = rt.limiter.take((str(client), f"peer:{peer.instance}"), 6000)
     if wait > 0:
         raise GatewayError(
@@ -144,19 +147,17 @@ async def forward(
             "Too many requests; try again later",
             headers={"Retry-After": str(max(1, int(wait + 0.999)))},
         )
-    raw = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1").split("?", 1)[0]
-    query = request.scope.get("query_string", b"").decode("latin-1")
-    url = peer.base_url.rstrip("/") + raw + (f"?{query}" if query else "")
+    url = peer.base_url.rstrip("/") + call.raw_target
     via = Service(
         id=None,
-        max_body_bytes=request.app.state.settings.max_body_bytes,
+        max_body_bytes=call.app.state.settings.max_body_bytes,
         timeout_seconds=30.0,
         classification="personal",
         body_retention_days=0,
         upstream_url=peer.base_url,
     )
     headers = {
-        "Authorization": f"Bearer {hub_token(db, rt, peer, client, rec.message_id)}",
+        "Authorization": f"Bearer {hub_token(call.db, rt, peer, client, call.rec.message_id)}",
         "X-Road-Hub-Request": "1",
     }
-    return await exchange(request, db, rt, rec, via, url, client, start, extra_headers=headers, peer_key=peer)
+    await send_on(call, via, url, client, extra_headers=headers, peer_key=peer)

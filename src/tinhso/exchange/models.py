@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Connection,
     Float,
     ForeignKey,
     Index,
@@ -16,8 +17,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
+    insert,
+    inspect,
+    update,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Mapper, mapped_column
 
 from tinhso.kit.db import Base, IdMixin, TimestampMixin, UTCDateTime, new_id, utcnow
 
@@ -228,3 +233,42 @@ class Delivery(Base):
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(String(500))
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ConfigStamp(Base):
+    """A random stamp replaced whenever a grant, a service or a peer changes (in the same transaction).
+
+    The gateway keeps grants, services and peers in memory and reads this one row on every call: a change
+    made by any process empties every process's caches before its next call (a revoked grant stops at once).
+    """
+
+    __tablename__ = "exchange_config_stamp"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    stamp: Mapped[str] = mapped_column(String(32), default=new_id)
+
+
+def bump_stamp(connection: Connection) -> None:
+    table: Any = ConfigStamp.__table__
+    result = connection.execute(update(table).where(table.c.id == 1).values(stamp=new_id()))
+    if not result.rowcount:  # type: ignore[attr-defined]
+        connection.execute(insert(table).values(id=1, stamp=new_id()))
+
+
+# Columns the health probes and the catalog's search index write: they do not change what the gateway does.
+_PASSIVE = frozenset({"available", "last_probe_at", "last_success_at", "updated_at", "search_text"})
+
+
+def _changed(_mapper: Mapper[Any], connection: Connection, target: Any) -> None:
+    bump_stamp(connection)
+
+
+def _updated(_mapper: Mapper[Any], connection: Connection, target: Any) -> None:
+    state = inspect(target)
+    if any(a.history.has_changes() for a in state.attrs if a.key not in _PASSIVE):
+        bump_stamp(connection)
+
+
+for _model in (Grant, Service, Peer):
+    event.listen(_model, "after_insert", _changed)
+    event.listen(_model, "after_delete", _changed)
+    event.listen(_model, "after_update", _updated)

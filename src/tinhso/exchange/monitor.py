@@ -190,3 +190,21 @@ def measure_published_services(
     if agency_code:
         stmt = stmt.where(Service.agency_code == agency_code)
     return float(session.scalar(stmt) or 0)
+
+
+def measure_latency_p95(
+    session: Session, since: datetime, until: datetime, agency_code: str | None
+) -> float | None:
+    """95th percentile (nearest rank) of the end-to-end duration, in ms, of the calls that reached a provider
+    (refusals by the hub are not latency); `agency_code` = the provider agency."""
+    window: list[Any] = [MessageLog.at >= since, MessageLog.at < until, MessageLog.upstream_ms.is_not(None)]
+    if agency_code:
+        window.append(MessageLog.provider_agency_code == agency_code)
+    n = int(session.scalar(select(func.count()).select_from(MessageLog).where(*window)) or 0)
+    if not n:
+        return None
+    rank = max(0, -(-95 * n // 100) - 1)
+    value = session.scalar(
+        select(MessageLog.duration_ms).where(*window).order_by(MessageLog.duration_ms).offset(rank).limit(1)
+    )
+    return round(float(value), 2) if value is not None else None

@@ -1,14 +1,15 @@
 """The message log: one entry per exchange, hash-chained and signed by the hub's Ed25519 key.
 
-Entries are appended in their own short transaction, serialised by the head row (as the audit chain).
+Entries are appended by one writer thread per process in short transactions, serialised by the head row.
 Bodies are kept only for services not classified personal/secret, and only until their retention ends;
 purging a body keeps its SHA-256, so the chain still verifies. `verify` walks the chain and the signatures.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
-import concurrent.futures
+import contextlib
 import hashlib
 import json
 import queue
@@ -21,7 +22,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from tinhso.exchange.models import HubKey, LogHead, MessageLog
@@ -158,69 +159,96 @@ class Record:
     retention_days: int = 0
 
 
-def append(db: Database, rec: Record) -> dict[str, Any]:
+def append(db: Database, rec: Record) -> tuple[int, str]:
     """Write one signed, chained entry in its own transaction; raises if it cannot (callers fail closed)."""
-    return append_many(db, [rec])[0]
+    return append_many(db, [rec])
 
 
-def append_many(db: Database, recs: list[Record]) -> list[dict[str, Any]]:
-    """Write several entries, chained in order, in one transaction (one commit for the batch)."""
+def _entries_for(
+    recs: list[Record], seq: int, prev: str, kid: str, key: Ed25519PrivateKey
+) -> tuple[list[dict[str, Any]], int, str]:
+    """Chain and sign `recs` after (seq, prev): the rows to insert and the new head."""
+    rows = []
+    for rec in recs:
+        seq += 1
+        at = utcnow()
+        fields = {name: getattr(rec, name) for name in SIGNED_FIELDS if name != "seq"}
+        fields["seq"] = seq
+        h = digest(fields, at, prev)
+        keep = rec.retention_days > 0 and (rec.request_body is not None or rec.response_body is not None)
+        rows.append(
+            fields
+            | {
+                "service_pk": rec.service_pk,
+                "provider_agency_code": rec.provider_agency_code,
+                "at": at,
+                "request_body": rec.request_body if keep else None,
+                "response_body": rec.response_body if keep else None,
+                "body_expires_at": at + timedelta(days=rec.retention_days) if keep else None,
+                "prev_hash": prev,
+                "hash": h,
+                "key_id": kid,
+                "signature": base64.b64encode(key.sign(bytes.fromhex(h))).decode(),
+            }
+        )
+        prev = h
+    return rows, seq, prev
+
+
+def append_many(db: Database, recs: list[Record], head: tuple[int, str] | None = None) -> tuple[int, str]:
+    """Write several entries, chained in order, in one transaction; returns the new head (seq, hash).
+
+    `head` is the head this writer left last time: the entries are chained and signed before the
+    transaction, and one conditional UPDATE of the head row both checks that no other writer moved it and
+    takes its lock. If another process did write meanwhile, the entries are chained again under the lock.
+    """
     kid, key = hub_key(db)
-    table = MessageLog.__table__
-    n = len(recs)
-    with db.transaction() as session:
-        # Taking the head row first serialises appenders (row lock on PostgreSQL, write lock on SQLite).
-        session.execute(update(LogHead).where(LogHead.id == 1).values(seq=LogHead.seq + n))
-        head = session.execute(select(LogHead.seq, LogHead.last_hash).where(LogHead.id == 1)).one_or_none()
-        if head is None:
-            session.add(LogHead(id=1, seq=n, last_hash=GENESIS))
-            session.flush()
-            head = session.execute(select(LogHead.seq, LogHead.last_hash).where(LogHead.id == 1)).one()
-        seq, prev = head.seq - n, head.last_hash
-        rows = []
-        for rec in recs:
-            seq += 1
-            at = utcnow()
-            fields = {k: v for k, v in rec.__dict__.items() if k in SIGNED_FIELDS}
-            fields["seq"] = seq
-            h = digest(fields, at, prev)
-            keep = rec.retention_days > 0 and (rec.request_body is not None or rec.response_body is not None)
-            rows.append(
-                fields
-                | {
-                    "service_pk": rec.service_pk,
-                    "provider_agency_code": rec.provider_agency_code,
-                    "at": at,
-                    "request_body": rec.request_body if keep else None,
-                    "response_body": rec.response_body if keep else None,
-                    "body_expires_at": at + timedelta(days=rec.retention_days) if keep else None,
-                    "prev_hash": prev,
-                    "hash": h,
-                    "key_id": kid,
-                    "signature": base64.b64encode(key.sign(bytes.fromhex(h))).decode(),
-                }
+    ht: Any = LogHead.__table__
+    table: Any = MessageLog.__table__
+    rows: list[dict[str, Any]] | None = None
+    if head is not None:
+        rows, seq, last = _entries_for(recs, head[0], head[1], kid, key)
+    with db.engine.begin() as conn:  # a write transaction (BEGIN IMMEDIATE on SQLite)
+        moved = True
+        if rows is not None and head is not None:
+            result = conn.execute(
+                update(ht)
+                .where(ht.c.id == 1, ht.c.seq == head[0], ht.c.last_hash == head[1])
+                .values(seq=seq, last_hash=last)
             )
-            prev = h
-        session.execute(table.insert(), rows)  # type: ignore[attr-defined]
-        session.execute(update(LogHead).where(LogHead.id == 1).values(last_hash=prev))
-    return rows
+            moved = result.rowcount != 1
+        if moved:
+            found = conn.execute(
+                select(ht.c.seq, ht.c.last_hash).where(ht.c.id == 1).with_for_update()
+            ).first()
+            if found is None:
+                conn.execute(insert(ht).values(id=1, seq=0, last_hash=GENESIS))
+            at_seq, at_hash = (found[0], found[1]) if found is not None else (0, GENESIS)
+            rows, seq, last = _entries_for(recs, at_seq, at_hash, kid, key)
+            conn.execute(update(ht).where(ht.c.id == 1).values(seq=seq, last_hash=last))
+        conn.execute(table.insert(), rows)
+    return seq, last
 
 
 class Writer:
-    """Group commit for the gateway: callers hand in records and wait; a thread writes whatever has
-    gathered in one transaction. At concurrency 1 this is one commit per call, as before; under load one
-    commit carries many entries. If the batch cannot be written every waiting call fails (closed)."""
+    """Group commit for the gateway: calls hand in records and wait; one thread chains, signs and writes
+    whatever has gathered while the previous commit ran, in one transaction. At concurrency 1 this is one
+    commit per call; under load one commit carries many entries. If the batch cannot be written every
+    waiting call fails (closed) and the next batch reads the head again."""
 
     def __init__(self, db: Database, max_batch: int = 256):
         self.db = db
         self.max_batch = max_batch
-        self._queue: queue.Queue[tuple[Record, concurrent.futures.Future[None]] | None] = queue.Queue()
+        self._head: tuple[int, str] | None = None
+        self._queue: queue.SimpleQueue[tuple[Record, Any, Any] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="exchange-log-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, rec: Record) -> concurrent.futures.Future[None]:
-        future: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self._queue.put((rec, future))
+    def submit(self, rec: Record) -> asyncio.Future[None]:
+        """An awaitable settled when the entry is committed (or its batch failed)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._queue.put((rec, loop, future))
         return future
 
     def _run(self) -> None:
@@ -238,18 +266,33 @@ class Writer:
                     self._queue.put(None)
                     break
                 batch.append(more)
+            error: Exception | None = None
             try:
-                append_many(self.db, [rec for rec, _ in batch])
+                self._head = append_many(self.db, [rec for rec, _, _ in batch], self._head)
             except Exception as exc:  # noqa: BLE001 - every waiting call fails closed
-                for _, fut in batch:
-                    fut.set_exception(exc)
-            else:
-                for _, fut in batch:
-                    fut.set_result(None)
+                self._head = None
+                error = exc
+            by_loop: dict[Any, list[Any]] = {}
+            for _, loop, fut in batch:
+                by_loop.setdefault(loop, []).append(fut)
+            for loop, futures in by_loop.items():
+                # A closed event loop has nobody waiting any more.
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_settle, futures, error)
 
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=10)
+
+
+def _settle(futures: list[asyncio.Future[None]], error: Exception | None) -> None:
+    for fut in futures:
+        if fut.done():
+            continue
+        if error is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(error)
 
 
 def purge_bodies(session: Session, now: datetime | None = None) -> int:

@@ -10,17 +10,19 @@ from sqlalchemy.orm import Session
 from tinhso.exchange import models as _models  # noqa: F401
 from tinhso.exchange import monitor
 from tinhso.exchange.endpoints import router as api_router
-from tinhso.exchange.gateway import router as gateway_router
+from tinhso.exchange.gateway import app as gateway_app
 from tinhso.exchange.pages import router as pages_router
 from tinhso.kit.db import Database
 from tinhso.settings import get_settings
 
-routers = [api_router, pages_router, gateway_router]
+routers = [api_router, pages_router]
+asgi_apps = {"/r1/": gateway_app}  # the gateway's hot path skips routing
 body_limit_exempt = ("/r1/",)
-reference_tables = ("exchange_hub_key",)
+reference_tables = ("exchange_hub_key", "exchange_config_stamp")
 measures = {
     "exchange.calls": monitor.measure_calls,
     "exchange.error_rate": monitor.measure_error_rate,
+    "exchange.latency_p95": monitor.measure_latency_p95,
     "exchange.availability": monitor.measure_availability,
     "exchange.published_services": monitor.measure_published_services,
 }

@@ -203,6 +203,20 @@ def cancel_subscription(session: Session, principal: Principal, sub_id: str) -> 
     return sub
 
 
+_VALIDATORS: dict[tuple[str, Any], jsonschema.Draft202012Validator] = {}
+
+
+def _validator(et: EventType) -> jsonschema.Draft202012Validator:
+    """The event type's payload validator, built once per version of the event type (not per publish)."""
+    key = (et.id, et.updated_at)
+    validator = _VALIDATORS.get(key)
+    if validator is None:
+        if len(_VALIDATORS) > 1000:
+            _VALIDATORS.clear()
+        validator = _VALIDATORS[key] = jsonschema.Draft202012Validator(et.schema)
+    return validator
+
+
 def publish(session: Session, principal: Principal, event_type_id: str, data: PublishRequest) -> Event:
     et = get_event_type(session, event_type_id)
     owner = parse_member(et.owner)
@@ -215,9 +229,7 @@ def publish(session: Session, principal: Principal, event_type_id: str, data: Pu
     elif not _is_admin_of(principal, owner.agency):
         raise Forbidden("not_event_owner", "Only the event type's owner system may publish")
     if et.schema:
-        errors = sorted(
-            jsonschema.Draft202012Validator(et.schema).iter_errors(data.event), key=lambda e: e.path
-        )
+        errors = sorted(_validator(et).iter_errors(data.event), key=lambda e: e.path)
         if errors:
             raise Unprocessable(
                 "event_invalid", "The event does not match its schema: {error}", error=errors[0].message[:300]

@@ -1,10 +1,16 @@
-"""Per-application state of the hub's data plane: the upstream connection pool, short-lived caches,
-rate-limit buckets. Nothing here is authoritative: every cache is refilled from the database."""
+"""Per-application state of the hub's data plane: the upstream connection pools, the in-memory copies of
+grants, services and peers, rate-limit buckets, the message-log writer.
+
+Nothing here is authoritative. Every call reads one row (`exchange_config_stamp`, with the caller's
+credential and system in the same statement): when another process or request changed a grant, a service
+or a peer, the stamp differs and every copy is dropped before the call is admitted.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import logging
+import contextlib
+import sqlite3
 import threading
 import time
 from collections import OrderedDict
@@ -12,45 +18,50 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-import httpx
+import aiohttp
 
 from tinhso.exchange.ids import local_instance
-
-# One INFO line per upstream request would cost more than the rest of the hot path; the message log has it all.
-logging.getLogger("httpx").setLevel(logging.WARNING)
-logging.getLogger("httpcore").setLevel(logging.WARNING)
+from tinhso.kit.db import Database
 
 K = TypeVar("K")
 V = TypeVar("V")
+MAX_ENTRIES = 10_000
+
+# One statement per call: the configuration stamp, whether the credential is live, the system's codes.
+CHECK = (
+    "SELECT (SELECT stamp FROM exchange_config_stamp WHERE id = 1),"
+    " (SELECT count(*) FROM identity_client_credential WHERE id = {cred} AND revoked_at IS NULL),"
+    " (SELECT agency_code FROM identity_system WHERE id = {sys} AND active),"
+    " (SELECT code FROM identity_system WHERE id = {sys} AND active)"
+)
+CHECK_SQLITE = CHECK.format(cred=":cred", sys=":sys")
+CHECK_PG = CHECK.format(cred="%(cred)s", sys="%(sys)s")
 
 
 class TTLCache(Generic[K, V]):
-    """A small LRU cache whose entries expire after `ttl` seconds."""
+    """A small LRU cache whose entries expire after `ttl` seconds (tokens, replayed hub-token ids)."""
 
-    def __init__(self, ttl: float, size: int = 10_000):
+    def __init__(self, ttl: float, size: int = MAX_ENTRIES):
         self.ttl = ttl
         self.size = size
         self._data: OrderedDict[K, tuple[float, V]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, key: K, load: Callable[[], V], ttl: float | None = None) -> V:
-        now = time.monotonic()
-        with self._lock:
-            hit = self._data.get(key)
-            if hit is not None and hit[0] > now:
-                self._data.move_to_end(key)
-                return hit[1]
+        hit = self.peek(key)
+        if hit is not None:
+            return hit
         value = load()
-        with self._lock:
-            self._data[key] = (now + (ttl if ttl is not None else self.ttl), value)
-            if len(self._data) > self.size:
-                self._data.popitem(last=False)
+        self.put(key, value, ttl)
         return value
 
     def peek(self, key: K) -> V | None:
         with self._lock:
             hit = self._data.get(key)
-            return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+            if hit is not None and hit[0] > time.monotonic():
+                self._data.move_to_end(key)
+                return hit[1]
+            return None
 
     def put(self, key: K, value: V, ttl: float | None = None) -> None:
         with self._lock:
@@ -93,39 +104,114 @@ class RateLimiter:
 
 
 @dataclass
+class Checked:
+    """What the per-call statement found."""
+
+    stamp: str | None
+    credential_live: bool
+    system: tuple[str, str] | None  # (agency code, system code) of an active system
+
+
+@dataclass
 class Runtime:
     instance: str = field(default_factory=local_instance)
-    http: httpx.AsyncClient | None = None
+    stamp: str | None = None  # the configuration stamp the copies below belong to
     tokens: TTLCache[str, Any] = field(default_factory=lambda: TTLCache(60.0))
-    systems: TTLCache[Any, Any] = field(default_factory=lambda: TTLCache(10.0))
-    services: TTLCache[Any, Any] = field(default_factory=lambda: TTLCache(5.0))
-    grants: TTLCache[Any, Any] = field(default_factory=lambda: TTLCache(5.0))
-    peers: TTLCache[Any, Any] = field(default_factory=lambda: TTLCache(10.0))
+    services: dict[Any, Any] = field(default_factory=dict)
+    grants: dict[Any, Any] = field(default_factory=dict)
+    peers: dict[str, Any] = field(default_factory=dict)
     seen_jti: TTLCache[str, bool] = field(default_factory=lambda: TTLCache(120.0, 100_000))
     limiter: RateLimiter = field(default_factory=RateLimiter)
     writer: Any = None
-    _loop: Any = None
+    _sessions: dict[Any, aiohttp.ClientSession] = field(default_factory=dict)
+    _local: threading.local = field(default_factory=threading.local)
+    _connections: list[Any] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def client(self) -> httpx.AsyncClient:
-        """The upstream connection pool of the running event loop (one per loop: pools cannot cross loops)."""
-        loop = asyncio.get_running_loop()
-        if self.http is None or self._loop is not loop:
-            self.http = httpx.AsyncClient(
-                follow_redirects=False,
-                limits=httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=30),
-                timeout=httpx.Timeout(30.0),
-                trust_env=False,
-            )
-            self._loop = loop
-        return self.http
+    # ------------------------------------------------------------ configuration copies
 
     def invalidate(self) -> None:
-        """Forget cached rights and services (after a revocation or change in this process)."""
-        self.grants.clear()
+        """Drop every copy (after a change in this process; other processes see the new stamp)."""
         self.services.clear()
+        self.grants.clear()
         self.peers.clear()
 
-    def log_writer(self, db: Any) -> Any:
+    def _connection(self, db: Database) -> Any:
+        """A driver connection of this thread for the per-call statement (outside the pool: no checkout,
+        no transaction bookkeeping; autocommit, so each statement reads the latest committed state)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            url = db.engine.url
+            if url.get_backend_name() == "sqlite":
+                conn = sqlite3.connect(url.database or "", isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA busy_timeout=30000")
+            else:
+                import psycopg
+
+                dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+                conn = psycopg.connect(dsn, autocommit=True)
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def _query(self, db: Database, cred: str | None, system: str | None) -> Checked:
+        sql = CHECK_SQLITE if db.dialect == "sqlite" else CHECK_PG
+        params = {"cred": cred or "", "sys": system or ""}
+        try:
+            row = self._connection(db).execute(sql, params).fetchone()
+        except Exception:
+            self._forget()  # a broken connection: the next call opens a new one
+            raise
+        found = (row[2], row[3]) if row[2] is not None and row[3] is not None else None
+        return Checked(row[0], bool(row[1]), found)
+
+    def _forget(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    async def check(self, db: Database, cred: str | None, system: str | None) -> Checked:
+        """Read the stamp (and the caller's credential and system); drop stale copies."""
+        if db.dialect == "sqlite":
+            # Local file, primary-key reads in WAL mode (readers never wait for writers): microseconds.
+            found = self._query(db, cred, system)
+        else:
+            found = await asyncio.get_running_loop().run_in_executor(None, self._query, db, cred, system)
+        if found.stamp != self.stamp:
+            self.invalidate()
+            self.stamp = found.stamp
+        return found
+
+    def remember(self, cache: dict[Any, Any], key: Any, value: Any, stamp: str | None) -> None:
+        """Keep a copy loaded under `stamp`, unless the stamp changed meanwhile (it would be stale)."""
+        if stamp == self.stamp:
+            if len(cache) >= MAX_ENTRIES:
+                cache.clear()
+            cache[key] = value
+
+    # ------------------------------------------------------------ upstream connections
+
+    def client(self) -> aiohttp.ClientSession:
+        """The upstream connection pool of the running event loop (pools cannot cross loops)."""
+        loop = asyncio.get_running_loop()
+        session = self._sessions.get(loop)
+        if session is None or session.closed:
+            session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=200, limit_per_host=100, keepalive_timeout=30),
+                cookie_jar=aiohttp.DummyCookieJar(),  # never carry one client's cookies to another's call
+                auto_decompress=False,  # bodies pass through as the provider sent them
+                trust_env=False,
+                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+            )
+            for other in [lp for lp in self._sessions if lp.is_closed()]:
+                del self._sessions[other]
+            self._sessions[loop] = session
+        return session
+
+    def log_writer(self, db: Database) -> Any:
         if self.writer is None:
             from tinhso.exchange.msglog import Writer
 
@@ -136,12 +222,15 @@ class Runtime:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
-        if self.http is not None and self._loop is asyncio.get_running_loop():
-            await self.http.aclose()
-        self.http = None
-
-
-_by_app: dict[int, Runtime] = {}
+        session = self._sessions.pop(asyncio.get_running_loop(), None)
+        if session is not None:
+            await session.close()
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            with contextlib.suppress(Exception):
+                conn.close()
+        self._local = threading.local()
 
 
 def of(app: Any) -> Runtime:
