@@ -20,6 +20,7 @@ from starlette.responses import HTMLResponse
 
 from tinhso.kit.i18n import gettext, languages, pick_language
 from tinhso.modules import MODULES
+from tinhso.settings import get_settings
 
 LANG_COOKIE = "tinhso_lang"
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -108,5 +109,12 @@ def render(
     ctx.update(context or {})
     response = templates.TemplateResponse(request, name, ctx, status_code=status_code)
     if request.query_params.get("lang") == lang:
-        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True)
+        response.set_cookie(
+            LANG_COOKIE,
+            lang,
+            max_age=365 * 86400,
+            samesite="lax",
+            httponly=True,
+            secure=get_settings().cookie_secure,
+        )
     return response
