@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 from tests.factories import CONGAN, SKHCN, TUPHAP, Actor, Factory
 from tinhso.kit.audit import AuditEntry
 from tinhso.kit.db import Database
+from tinhso.modules import plugins
 from tinhso.web.routes import route_paths
 
 AGENCY_A = TUPHAP
@@ -165,11 +166,7 @@ AUDIENCE: dict[str, Audience] = {
     "GET /exchange": Public("public catalogue page of exchange services"),
     "GET /exchange/services/{service_id}": Public("public catalogue page of one service"),
     "GET /exchange/operations": ADMIN,
-    "DELETE /r1/{rest:path}": OWN_AUTH,
-    "GET /r1/{rest:path}": OWN_AUTH,
-    "PATCH /r1/{rest:path}": OWN_AUTH,
-    "POST /r1/{rest:path}": OWN_AUTH,
-    "PUT /r1/{rest:path}": OWN_AUTH,
+    "ANY /r1/": OWN_AUTH,  # the gateway, a plain ASGI app ahead of routing (plugin hook `asgi_apps`)
     # data
     "GET /api/v1/data/entities": _P_REF,
     "GET /api/v1/data/entities/{code}": _P_REF,
@@ -442,18 +439,23 @@ AUDIENCE: dict[str, Audience] = {
 
 
 def served_routes(app: Any) -> set[str]:
-    """Every "METHOD /path" the application routes (HEAD and OPTIONS aside; static files aside)."""
+    """Every "METHOD /path" the application routes (HEAD and OPTIONS aside; static files aside), and
+    "ANY /prefix/" for each plain ASGI app a module serves ahead of routing."""
     found = set()
     for path, methods in route_paths(app).items():
         if path == "/static":
             continue
         for method in methods - {"HEAD", "OPTIONS"}:
             found.add(f"{method} {path}")
+    for _, plugin in plugins():
+        found |= {f"ANY {prefix}" for prefix in getattr(plugin, "asgi_apps", {})}
     return found
 
 
 def dummy_url(path: str) -> str:
     """A path template with every parameter filled by a value that names nothing."""
+    if path.endswith("/"):
+        path += "VN/GOV/000.00.05.H41/X/x/v1/y"
     path = re.sub(r"\{[^}]*:path\}", "x/y", path)
     fixed = {"ext": "json", "fmt": "json", "version": "1.0"}
     return re.sub(r"\{([^}:]*)\}", lambda m: fixed.get(m.group(1), f"zz{m.group(1)}0"), path)
@@ -481,17 +483,22 @@ class Callers:
         return None if name == "anon" else getattr(self, name)
 
 
-def make_callers(factory: Factory, system_scopes: tuple[str, ...] = ("api",)) -> Callers:
+def make_callers(
+    factory: Factory,
+    system_scopes: tuple[str, ...] = ("api",),
+    agency_a: str = AGENCY_A,
+    agency_b: str = AGENCY_B,
+) -> Callers:
     return Callers(
         citizen=factory.citizen(full_name="Lê Văn Công Dân"),
         citizen2=factory.citizen(full_name="Phạm Thị Khác"),
-        a=factory.person(("official",), agency=AGENCY_A, full_name="Cán Bộ A"),
-        a_admin=factory.person(("official", "agency_admin"), agency=AGENCY_A, full_name="Quản Trị A"),
-        b=factory.person(("official",), agency=AGENCY_B, full_name="Cán Bộ B"),
-        b_admin=factory.person(("official", "agency_admin"), agency=AGENCY_B, full_name="Quản Trị B"),
-        sys_a=factory.system(AGENCY_A, scopes=system_scopes),
-        sys_a_bare=factory.system(AGENCY_A, scopes=()),
-        sys_b=factory.system(AGENCY_B, scopes=system_scopes),
+        a=factory.person(("official",), agency=agency_a, full_name="Cán Bộ A"),
+        a_admin=factory.person(("official", "agency_admin"), agency=agency_a, full_name="Quản Trị A"),
+        b=factory.person(("official",), agency=agency_b, full_name="Cán Bộ B"),
+        b_admin=factory.person(("official", "agency_admin"), agency=agency_b, full_name="Quản Trị B"),
+        sys_a=factory.system(agency_a, scopes=system_scopes),
+        sys_a_bare=factory.system(agency_a, scopes=()),
+        sys_b=factory.system(agency_b, scopes=system_scopes),
         admin=factory.person(("platform_admin", "official"), agency=PROVINCE, full_name="Quản Trị Tỉnh"),
     )
 
