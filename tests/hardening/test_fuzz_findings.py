@@ -29,3 +29,13 @@ def test_platform_refusals_are_documented_with_the_shared_error_body(app, client
     assert schema["paths"]["/api/v1/me"]["get"]["responses"]["429"]["content"]["application/json"][
         "schema"
     ] == {"$ref": "#/components/schemas/Error"}
+
+
+def test_environment_daily_export_declares_csv(app, client) -> None:  # noqa: ANN001
+    csv = client.get("/api/v1/environment/open-data/daily")
+    assert csv.status_code == 200
+    assert csv.headers["content-type"].startswith("text/csv")
+    assert_conforms(app, "GET", "/api/v1/environment/open-data/daily", csv)
+    as_json = client.get("/api/v1/environment/open-data/daily", params={"format": "json"})
+    assert as_json.json()["licence"] == "CC-BY-4.0"
+    assert_conforms(app, "GET", "/api/v1/environment/open-data/daily", as_json)

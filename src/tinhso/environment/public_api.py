@@ -68,7 +68,18 @@ def categories() -> dict:
 open_data = APIRouter(prefix="/api/v1/environment/open-data", tags=["environment-public"])
 
 
-@open_data.get("/daily")
+@open_data.get(
+    "/daily",
+    responses={
+        200: {
+            "description": "CSV (default) or JSON export",
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/json": {"schema": {"type": "object"}},
+            },
+        }
+    },
+)
 def daily_export(
     session: ReadSessionDep,
     day: Annotated[
