@@ -88,6 +88,22 @@ ROWS: list[Row] = [
     ),
 ]
 
+# After the dossier is signed: its result, and the citizen's own e-data store
+RESULT_ROWS: list[Row] = [
+    *rows_for("/api/v1/procedures/results/{result}", {"citizen": 200}),
+    *rows_for("/api/v1/procedures/results/{result}", {"a": 200}, audit="{person}"),
+    *rows_for("/api/v1/procedures/results/{result}", {"citizen2": NO, "b": NO, "b_admin": NO, "anon": 401}),
+    *rows_for("/api/v1/procedures/edata", {"citizen": 200}, has=("{doc}", "{result}")),
+    *rows_for("/api/v1/procedures/edata", {"citizen2": 200}, lacks=("{doc}", "{result}")),
+    *rows_for("/api/v1/procedures/edata", {"a": (200, 403), "b": (200, 403)}, lacks=("{doc}",)),
+    *rows_for("/api/v1/procedures/edata/{doc}/content", {"citizen": 200}, has=("AUTHZ-EDATA",)),
+    *rows_for("/api/v1/procedures/edata/{doc}/content", {"citizen2": NO, "a": NO, "b": NO, "admin": NO}),
+    *[Row(c, "DELETE", "/api/v1/procedures/edata/{doc}", NO) for c in ("citizen2", "a", "b")],
+    *rows_for("/api/v1/procedures/edata/access-log", {"citizen2": 200, "b": (200, 403)}, lacks=("{code}",)),
+    *rows_for("/kho-du-lieu", {"citizen": 200}, has=("Giấy khai sinh AUTHZ",)),
+    *rows_for("/kho-du-lieu", {"citizen2": 200, "b": (200, 403)}, lacks=("Giấy khai sinh AUTHZ",)),
+]
+
 
 def test_procedures_matrix(client: TestClient, factory: Factory, db: Database) -> None:
     callers = make_callers(factory)
@@ -119,3 +135,24 @@ def test_procedures_matrix(client: TestClient, factory: Factory, db: Database) -
         "agency_a": r.json().get("agency_code", "000.00.05.H41"),
     }
     run_rows(client, db, callers, ROWS, ctx)
+
+    leader = factory.person(("leader", "official"), agency=ctx["agency_a"])
+    for actor, action in [(callers.a, a) for a in ("assign", "start_review", "submit_for_signature")] + [
+        (leader, "sign")
+    ]:
+        version = client.get(f"{D}/{code}", headers=actor.headers).json()["version"]
+        r = client.post(
+            f"{D}/{code}/transitions", json={"action": action, "version": version}, headers=actor.headers
+        )
+        assert r.status_code == 200, r.text
+    r = client.post(
+        "/api/v1/procedures/edata",
+        data={"title": "Giấy khai sinh AUTHZ"},
+        files={"file": ("khai-sinh.pdf", b"%PDF-1.7\nAUTHZ-EDATA" + b"0" * 100, "application/pdf")},
+        headers=citizen.headers,
+    )
+    assert r.status_code == 201, r.text
+    ctx["doc"] = r.json()["id"]
+    docs = client.get("/api/v1/procedures/edata", headers=citizen.headers).json()
+    ctx["result"] = next(x["id"] for x in docs if x["kind"] == "result")
+    run_rows(client, db, callers, RESULT_ROWS, ctx)

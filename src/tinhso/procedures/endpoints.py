@@ -599,7 +599,16 @@ def get_result(
     doc = session.get(EDataDocument, doc_id)
     if doc is None or doc.kind != "result" or doc.dossier_code is None:
         raise NotFound("result_not_found", "Result {id} not found", id=doc_id)
-    _dossier_for(session, principal, doc.dossier_code)
+    d = _dossier_for(session, principal, doc.dossier_code)
+    if not dossiers.is_applicant(principal, d):
+        audit.record(
+            session,
+            "procedures.result.read",
+            object_type="edata",
+            object_id=doc.id,
+            subject_id=d.applicant_person_id,
+            purpose=f"Giải quyết hồ sơ {d.code}",
+        )
     return Response(
         files.read(doc.storage_key),
         media_type=doc.media_type + "; charset=utf-8",
