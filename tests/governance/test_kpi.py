@@ -214,3 +214,41 @@ def test_monthly_report_page(client, factory, db):
     assert "11/05 00:00" in page.text and "03/06" not in page.text  # only May's periods
     assert client.get("/ioc/report", params={"month": "2026-13"}, headers=leader.headers).status_code == 422
     assert client.get("/ioc/report").status_code == 401
+
+
+def test_exchange_p95_latency_comes_from_the_hub_log(db):
+    """int.exchange_p95 reads the exchange module's `exchange.latency_p95` (ms, calls that reached a provider)."""
+    from tinhso.exchange.models import MessageLog
+
+    now = datetime.now(UTC)
+    with db.transaction() as s:
+        for i in range(
+            1, 21
+        ):  # 20 calls of 10, 20, ... 200 ms; the hub's refusals (no upstream) do not count
+            s.add(
+                MessageLog(
+                    seq=i,
+                    message_id=f"m{i}",
+                    at=now,  # within the current hour, before the run
+                    client="NA/GOV/a/c",
+                    service="NA/GOV/b/s",
+                    provider_agency_code=TUPHAP,
+                    method="GET",
+                    path="/r1/x",
+                    status=200 if i % 5 else 403,
+                    duration_ms=10.0 * i,
+                    upstream_ms=(10.0 * i - 2) if i % 5 else None,
+                    request_sha256="h",
+                    response_sha256="h",
+                    prev_hash="h",
+                    hash="h",
+                    key_id="k",
+                    signature="s",
+                )
+            )
+    with db.transaction() as s:
+        kpi.run(s, trigger="test")
+        value = kpi.latest_values(s, ["int.exchange_p95"])["int.exchange_p95"]
+        assert value.status == "computed", value.reason
+        # the 16 provider calls: 10..190 ms without 50, 100, 150, 200; nearest-rank p95 is the 16th = 190 ms
+        assert value.value == 190.0

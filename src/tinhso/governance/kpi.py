@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, union_all
 from sqlalchemy.orm import Session
 
 from tinhso.governance.measures import Measure, registry
@@ -333,23 +333,31 @@ def recent_values(
 ) -> dict[str, list[KpiValue]]:
     """The `per_kpi` most recent values of each KPI, oldest first.
 
-    One short indexed read per KPI (kpi_code, period_end): its cost does not grow with the stored history, unlike a
-    window over the whole table.
+    One statement, a UNION ALL of one short read per KPI on the (kpi_code, period_end) index: its cost does not
+    grow with the stored history, unlike a window over the whole table.
     """
     if codes is None:
         codes = list(session.scalars(select(KpiDefinition.code)))
+    if not codes:
+        return {}
+    parts = [
+        select(KpiValue.id)
+        .where(KpiValue.kpi_code == code)
+        .order_by(KpiValue.period_end.desc())
+        .limit(per_kpi)
+        .subquery()
+        .select()
+        for code in codes
+    ]
+    ids = union_all(*parts).subquery()
+    rows = session.scalars(
+        select(KpiValue)
+        .where(KpiValue.id.in_(select(ids.c.id)))
+        .order_by(KpiValue.kpi_code, KpiValue.period_end)
+    )
     found: dict[str, list[KpiValue]] = {}
-    for code in codes:
-        rows = list(
-            session.scalars(
-                select(KpiValue)
-                .where(KpiValue.kpi_code == code)
-                .order_by(KpiValue.period_end.desc())
-                .limit(per_kpi)
-            )
-        )
-        if rows:
-            found[code] = rows[::-1]
+    for row in rows:
+        found.setdefault(row.kpi_code, []).append(row)
     return found
 
 
