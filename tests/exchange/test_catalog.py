@@ -54,6 +54,13 @@ def test_register_validates_openapi_and_changes_nothing_on_bad_input(client, fac
         "/api/v1/exchange/services", json=base | {"upstream_url": "not a url"}, headers=admin.headers
     )
     assert r.status_code == 422
+    for reserved in ("getOpenAPI", "pub", "pull", "api"):  # metaservices and the GovStack pub/sub paths
+        r = client.post(
+            "/api/v1/exchange/services",
+            json=base | {"openapi": OPENAPI, "code": reserved},
+            headers=admin.headers,
+        )
+        assert r.status_code == 422 and r.json()["code"] == "reserved_code"
     assert _count(db) == 0
     r = client.post("/api/v1/exchange/services", json=base | {"openapi": OPENAPI}, headers=admin.headers)
     assert r.status_code == 201, r.text

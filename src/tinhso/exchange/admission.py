@@ -36,6 +36,21 @@ class Target:
     peer: Any = None
 
 
+_PARSED: dict[tuple[Any, str], Any] = {}
+
+
+def parsed(fn: Any, text: str) -> Any:
+    """A member or service identifier, parsed once per distinct text (refusals are not remembered)."""
+    key = (fn, text)
+    value = _PARSED.get(key)
+    if value is None:
+        value = parse_ident(fn, text)
+        if len(_PARSED) > 10_000:
+            _PARSED.clear()
+        _PARSED[key] = value
+    return value
+
+
 async def in_thread(fn: Any, *args: Any) -> Any:
     return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
@@ -64,7 +79,7 @@ async def authenticate(call: Call, require_client: bool = True) -> MemberId | No
     """The calling system, proven by its bearer token; a peer hub's consumer, proven by the peer's token."""
     rt = call.rt
     header = call.headers.get("x-road-client") or call.headers.get("x-govstack-client")
-    client = parse_ident(parse_member, header) if header else None
+    client = parsed(parse_member, header) if header else None
     if client is None and require_client:
         raise GatewayError(
             400, "Client.BadRequest", "client_header_missing", "The X-Road-Client header is required"
@@ -134,7 +149,7 @@ async def resolve(call: Call, segments: list[str]) -> Target:
             "A service identifier has the form INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE[/VERSION]",
         )
     parts = [unquote(s) for s in segments[:6]]
-    sid = parse_ident(parse_service, "/".join(parts[:5]))
+    sid = parsed(parse_service, "/".join(parts[:5]))
     if sid.member.instance != rt.instance:
         peer = await peer_for(call, sid.member.instance)
         if peer is None:

@@ -10,7 +10,7 @@ from openapi_spec_validator import validate as validate_openapi
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
-from tinhso.exchange.ids import local_member
+from tinhso.exchange.ids import RESERVED_CODES, local_member
 from tinhso.exchange.models import Service
 from tinhso.exchange.schemas import LifecycleChange, Operation, ServiceCreate, ServiceRead, ServiceUpdate
 from tinhso.identity import repository as identity_repo
@@ -161,6 +161,8 @@ def register(session: Session, principal: Principal, data: ServiceCreate) -> Ser
     if not is_owner(principal, probe):
         raise Forbidden("not_service_owner", "Only the provider agency's administrator can do this")
     check_openapi(data.openapi)
+    if data.code in RESERVED_CODES:
+        raise Unprocessable("reserved_code", "The service code {code} is reserved", code=data.code)
     exists = session.scalar(
         select(Service.id).where(
             Service.agency_code == agency,

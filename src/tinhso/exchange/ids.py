@@ -19,6 +19,8 @@ AGENCY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]{1,31}$")
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 VERSION_RE = re.compile(r"^v[0-9]{1,3}(\.[0-9]{1,3}){0,2}$")
 METASERVICES = ("listMethods", "allowedMethods", "getOpenAPI")
+# Service codes a provider may not use: the metaservices and the GovStack pub/sub path prefixes.
+RESERVED_CODES = frozenset({*METASERVICES, "api", "pub", "pull"})
 MEMBER_CLASS = "GOV"
 
 

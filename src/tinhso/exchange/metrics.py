@@ -21,10 +21,26 @@ AVAILABLE = Gauge("tinhso_exchange_provider_up", "Last health probe of a provide
 EVENTS = Counter("tinhso_exchange_events_total", "Pub/sub events and deliveries", ["what"])
 
 
+_CHILDREN: dict[tuple[str, str, int], tuple[Any, Any, Any, Any]] = {}
+
+
 def observe(rec: Any) -> None:
-    CALLS.labels(rec.service, rec.client, str(rec.status)).inc()
+    """Count one exchange (the labelled children are looked up once per service, client and status)."""
+    key = (rec.service, rec.client, rec.status)
+    children = _CHILDREN.get(key)
+    if children is None:
+        if len(_CHILDREN) > 20_000:
+            _CHILDREN.clear()
+        children = _CHILDREN[key] = (
+            CALLS.labels(rec.service, rec.client, str(rec.status)),
+            DURATION.labels(rec.service),
+            BYTES.labels(rec.service, "in"),
+            BYTES.labels(rec.service, "out"),
+        )
+    calls, duration, bytes_in, bytes_out = children
+    calls.inc()
     if rec.error_type:
         ERRORS.labels(rec.service, rec.client, rec.error_type).inc()
-    DURATION.labels(rec.service).observe(rec.duration_ms / 1000)
-    BYTES.labels(rec.service, "in").inc(rec.request_bytes)
-    BYTES.labels(rec.service, "out").inc(rec.response_bytes)
+    duration.observe(rec.duration_ms / 1000)
+    bytes_in.inc(rec.request_bytes)
+    bytes_out.inc(rec.response_bytes)
