@@ -85,3 +85,20 @@ def test_memory_counters_forget_old_windows() -> None:
     assert limiter.hit("k", 1, 60, now=30.0) == pytest.approx(30.0)
     assert limiter.hit("k", 1, 60, now=600.0) == 0.0
     assert list(limiter._counts) == [("k", 600)]
+
+
+def test_an_unreachable_counter_store_lets_requests_through() -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from tinhso.kit.db import make_engine
+    from tinhso.kit.ratelimit import RateLimitMiddleware, RateLimitSettings
+
+    unreachable = Database(make_engine(url="postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=2"))
+    inner = Starlette(routes=[Route("/", lambda request: PlainTextResponse("ok"))])
+    settings = RateLimitSettings(backend="database", per_address=1, per_credential=1)
+    app = RateLimitMiddleware(inner, unreachable, settings)
+    with TestClient(app) as client:
+        assert [client.get("/").status_code for _ in range(2)] == [200, 200]
+    unreachable.dispose()
