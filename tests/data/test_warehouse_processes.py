@@ -156,27 +156,46 @@ def test_a_load_the_platform_database_refuses_is_taken_back(data_db, tmp_path, m
     assert not reused and _count(path, "citizen") == before + batch.rows_accepted
 
 
-def test_a_batch_whose_process_stopped_is_marked_failed_and_loads_again(data_db, tmp_path) -> None:  # noqa: ANN001
-    from datetime import timedelta
-
-    from sqlalchemy import update
-
-    from tinhso.data.ingest import fail_interrupted, ingest_file, start_batch
+def test_a_batch_whose_process_stopped_is_closed_and_loads_again(data_db, tmp_path) -> None:  # noqa: ANN001
+    from tinhso.data.ingest import close_orphans, ingest_file, release, start_batch
     from tinhso.data.models import Batch
-    from tinhso.kit.db import utcnow
 
     path = tmp_path / "dan.csv"
     write_citizens(path, 100, seed=4, dup_rate=0.0, error_rate=0.0)
+    # another process starts loading the file, then stops before it finishes
+    child = _python(
+        f"""
+        import time
+        from tinhso.kit.db import get_database
+        from tinhso.data.ingest import start_batch
+        with get_database().transaction() as s:
+            batch, _ = start_batch(s, Path({str(path)!r}), "citizen", "stopped", "dan.csv")
+        print(batch.id, flush=True)
+        time.sleep(600)
+        """,
+        data_db,
+        path,
+    )
+    assert child.stdout is not None
+    stopped_id = child.stdout.readline().strip()
+    assert stopped_id, child.stderr.read() if child.stderr else ""
     with data_db.transaction() as s:
-        stopped, _ = start_batch(s, path, "citizen", "stopped", path.name)
-        live, _ = start_batch(s, path, "citizen", "live", path.name)
-        stopped_id, live_id = stopped.id, live.id
-    with data_db.transaction() as s:
-        s.execute(
-            update(Batch).where(Batch.id == stopped_id).values(updated_at=utcnow() - timedelta(minutes=20))
-        )
-    assert fail_interrupted(data_db) == 1
-    with data_db.transaction() as s:
-        assert s.get(Batch, stopped_id).status == "failed" and s.get(Batch, live_id).status == "running"
+        live, _ = start_batch(s, path, "citizen", "live", path.name)  # this process is loading it
+        live_id = live.id
+    try:
+        assert close_orphans(data_db) == 0  # both processes are alive
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        assert close_orphans(data_db) == 1
+        with data_db.transaction() as s:
+            stopped = s.get(Batch, stopped_id)
+            assert (
+                stopped is not None and stopped.status == "failed" and "interrupted" in (stopped.error or "")
+            )
+            assert s.get(Batch, live_id).status == "running"
+    finally:
+        release(live_id)
     batch, reused = ingest_file(data_db, path, "citizen", "stopped")
     assert not reused and batch.status == "done" and batch.rows_accepted > 90
+    with data_db.transaction() as s:  # that load also closed the batch this process gave up without finishing
+        assert s.get(Batch, live_id).status == "failed"

@@ -485,6 +485,7 @@ def _run(db: Any, batch_id: str, path: Path, principal: Principal) -> None:
     except Exception:  # noqa: BLE001,S110 - the failure is recorded on the batch
         pass
     finally:
+        ingest.release(batch_id)  # (run_batch lets it go; this covers a batch that never became visible)
         shutil.rmtree(path.parent, ignore_errors=True)
 
 

@@ -10,12 +10,15 @@ a failure leaves the warehouse as it was. Re-running the same file for the same 
 from __future__ import annotations
 
 import csv
+import fcntl
 import hashlib
+import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -124,8 +127,8 @@ class Pipeline:
         table, n = chunk.table, chunk.table.num_rows
         c = self.counts
         c.total += n
-        reject = pa.array([False] * n)
-        any_fixed = pa.array([False] * n)
+        reject = pa.repeat(pa.scalar(False), n)
+        any_fixed = pa.repeat(pa.scalar(False), n)
         out: dict[str, pa.Array] = {}
         errors: dict[str, tuple[pa.Array, list[Check | None], pa.Array]] = {}
         for spec in self.fields:
@@ -205,7 +208,7 @@ class Pipeline:
             )
             known = pc.is_in(pc.utf8_slice_codeunits(safe, 0, 3), value_set=PROVINCES)
             ok = pc.and_(ok, pc.and_(known, pc.less_equal(year, self.std.today.year)))
-            return pc.if_else(ok, col, null), pa.array([False] * len(col))
+            return pc.if_else(ok, col, null), pa.repeat(pa.scalar(False), len(col))
         if rule == "phone":
             ok = pc.fill_null(pc.match_substring_regex(col, r"^0[1-9][0-9]{8}$"), False)
             ok = pc.and_(ok, pc.is_in(pc.utf8_slice_codeunits(col, 1, 3), value_set=MOBILE))
@@ -218,7 +221,7 @@ class Pipeline:
                 self._fast_date(col, r"^[0-9]{2}/[0-9]{2}/[0-9]{4}$", "%d/%m/%Y", 0, 3),
                 self._fast_date(col, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", "%Y-%m-%d", 8, 5),
             )
-            return values, pa.array([False] * len(col))
+            return values, pa.repeat(pa.scalar(False), len(col))
         return None
 
     def _fast_date(self, col: pa.Array, pattern: str, fmt: str, day: int, month: int) -> pa.Array:
@@ -390,6 +393,7 @@ def start_batch(
     )
     session.add(batch)
     session.flush()
+    claim(batch.id)  # before the batch is visible as running: its lock lives as long as this process
     return batch, False
 
 
@@ -402,6 +406,20 @@ def run_batch(
     principal: Any = None,
 ) -> Batch:
     """Load the file of a started batch; commits progress as it goes and the result at the end."""
+    try:
+        return _run_batch(db, batch_id, path, progress, chunk_rows, principal)
+    finally:
+        release(batch_id)
+
+
+def _run_batch(
+    db: Database,
+    batch_id: str,
+    path: Path,
+    progress: Progress | None,
+    chunk_rows: int,
+    principal: Any,
+) -> Batch:
     started = time.monotonic()
     with db.transaction() as session:
         batch = session.get(Batch, batch_id)
@@ -420,8 +438,10 @@ def run_batch(
                 writer = csv.DictWriter(rfh, ["row", "field", "value", "rule", "message_vi", "message_en"])
                 writer.writeheader()
                 warehouse.ensure_table(cur, table, columns_of(entity))
-                # Rows of batches that never finished (a crash between publishing and recording) go first;
-                # read under the write lock, so no other load is between publishing and recording now.
+                # Batches whose process stopped are closed, and rows of batches that never finished (a crash
+                # between publishing and recording) go; read under the write lock, so no other load is between
+                # publishing and recording now.
+                close_orphans(db)
                 with db.transaction() as session:
                     done = list(
                         session.scalars(
@@ -438,8 +458,9 @@ def run_batch(
                 def insert(accepted: pa.Table) -> None:
                     cur.register("incoming", accepted)
                     cur.execute(
-                        f"INSERT INTO {warehouse.quote(table)} BY NAME "
-                        "SELECT *, now()::TIMESTAMP AS _ingested_at FROM incoming"
+                        f"INSERT INTO {warehouse.quote(table)} BY NAME SELECT *, ?::VARCHAR AS _batch_id, "
+                        "?::VARCHAR AS _source, now()::TIMESTAMP AS _ingested_at FROM incoming",
+                        [batch_id, source],
                     )
                     cur.unregister("incoming")
 
@@ -452,12 +473,6 @@ def run_batch(
                             writer.writerow({k: safe_cell(v) for k, v in line.items()})
                         if accepted.num_rows:
                             rows = pa.array(chunk.rows, pa.int64()).filter(pipeline.last_keep)
-                            accepted = accepted.append_column(
-                                "_batch_id", pa.array([batch_id] * accepted.num_rows)
-                            )
-                            accepted = accepted.append_column(
-                                "_source", pa.array([source] * accepted.num_rows)
-                            )
                             accepted = accepted.append_column("_row", rows)
                             if pending is not None:
                                 pending.result()
@@ -495,20 +510,8 @@ def run_batch(
                 wh.take_back()
                 raise
     except BaseException as exc:
-        with db.transaction() as session:
-            failed = session.get(Batch, batch_id)
-            if failed is not None and failed.status != "done":
-                failed.status, failed.finished_at = "failed", utcnow()
-                failed.error = str(getattr(exc, "message", None) and exc) or repr(exc)
-                failed.error = failed.error[:2000]
-                audit.record(
-                    session,
-                    "data.batch.fail",
-                    object_type="data_batch",
-                    object_id=batch_id,
-                    outcome="failure",
-                    actor=principal,
-                )
+        error = str(getattr(exc, "message", None) and exc) or repr(exc)
+        _mark_failed(db, batch_id, ("running", "failed"), error, principal)
         raise
     return batch
 
@@ -555,22 +558,78 @@ def _finish(
     return batch
 
 
-def fail_interrupted(db: Database, quiet_for: timedelta = timedelta(minutes=15)) -> int:
-    """Mark as failed the batches still "running" that have not moved for `quiet_for` (their process ended: a
-    restart, a crash). Nothing of theirs is in the warehouse unless published, and the next load of the table
-    removes rows of batches that are not done. Returns how many were marked."""
-    cutoff = utcnow() - quiet_for
+def _mark_failed(
+    db: Database, batch_id: str, when: tuple[str, ...], error: str, principal: Any = None
+) -> int:
+    """Record the batch as failed (if its status is one of `when`), audited; 1 if it was marked."""
     with db.transaction() as session:
-        stale = list(
-            session.scalars(select(Batch).where(Batch.status == "running", Batch.updated_at < cutoff))
+        batch = session.get(Batch, batch_id)
+        if batch is None or batch.status not in when:
+            return 0
+        batch.status, batch.finished_at, batch.error = "failed", utcnow(), error[:2000]
+        audit.record(
+            session,
+            "data.batch.fail",
+            object_type="data_batch",
+            object_id=batch_id,
+            outcome="failure",
+            actor=principal,
         )
-        for batch in stale:
-            batch.status, batch.finished_at = "failed", utcnow()
-            batch.error = "interrupted: the process loading this file stopped before it finished"
-            audit.record(
-                session, "data.batch.fail", object_type="data_batch", object_id=batch.id, outcome="failure"
-            )
-        return len(stale)
+        return 1
+
+
+def running_dir() -> Path:
+    folder = get_settings().var_dir / "data" / "running"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+_claims: dict[str, int] = {}  # batch id -> the descriptor holding its lock, in this process
+_claims_lock = threading.Lock()
+
+
+def claim(batch_id: str) -> None:
+    """Hold the batch's lock (flock on var/data/running/<id>.lock) while this process loads it."""
+    fd = os.open(running_dir() / f"{batch_id}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with _claims_lock:
+        _claims[batch_id] = fd
+
+
+def release(batch_id: str) -> None:
+    """Let the batch's lock go (after its result is recorded)."""
+    with _claims_lock:
+        fd = _claims.pop(batch_id, None)
+    if fd is not None:
+        (running_dir() / f"{batch_id}.lock").unlink(missing_ok=True)
+        os.close(fd)
+
+
+def close_orphans(db: Database) -> int:
+    """Mark as failed the batches recorded as running whose lock no process holds (the process loading them
+    stopped: a restart, a crash). Nothing of theirs is in the warehouse unless published, and the next load of the
+    table removes rows of batches that are not done. Returns how many were closed."""
+    with db.transaction(write=False) as session:
+        running = list(session.scalars(select(Batch.id).where(Batch.status == "running")))
+    closed = 0
+    for batch_id in running:
+        with _claims_lock:
+            if batch_id in _claims:
+                continue
+        lock = running_dir() / f"{batch_id}.lock"
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # its process is loading it
+            # the status is read again now that nobody can be finishing it
+            error = "interrupted: the process loading this file stopped before it finished"
+            closed += _mark_failed(db, batch_id, ("running",), error)
+            lock.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+    return closed
 
 
 def _progress(db: Database, batch_id: str, counts: _Counts, bytes_done: int) -> None:

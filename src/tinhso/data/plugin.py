@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -33,14 +35,23 @@ def seed(session: Session, demo: bool) -> None:
         seed_demo(session)
 
 
+def startup(app: Any) -> None:
+    """Close the batches a stopped process left running (in the background: startup does not wait)."""
+    from tinhso.data.ingest import close_orphans
+
+    threading.Thread(target=_quietly, args=(close_orphans, app.state.db), daemon=True).start()
+
+
 def worker(stop_event: threading.Event, db: Database) -> None:
     """Batches whose loading process stopped (restart, crash) are marked failed, so they can be loaded again."""
-    import logging
+    from tinhso.data.ingest import close_orphans
 
-    from tinhso.data.ingest import fail_interrupted
+    while not stop_event.wait(30):
+        _quietly(close_orphans, db)
 
-    while not stop_event.wait(60):
-        try:
-            fail_interrupted(db)
-        except Exception:  # noqa: BLE001 - keep the loop alive; the next round tries again
-            logging.getLogger(__name__).exception("data: marking interrupted batches failed")
+
+def _quietly(fn: Any, db: Database) -> None:
+    try:
+        fn(db)
+    except Exception:  # noqa: BLE001 - background housekeeping; the next round tries again
+        logging.getLogger(__name__).exception("data: closing interrupted batches")

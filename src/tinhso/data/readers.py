@@ -155,14 +155,18 @@ def read_csv(path: Path, fields: list[dict[str, Any]], chunk_rows: int) -> Itera
                 continue
             for start in range(0, batch.num_rows, chunk_rows):
                 part = batch.slice(start, chunk_rows)
-                rows: list[int] = []
-                skipped = sorted(m[0] for m in malformed)
-                for _ in range(part.num_rows):
-                    while skipped and skipped[0] == next_row:
-                        skipped.pop(0)
+                skipped = sorted(m[0] for m in malformed if m[0] >= next_row)
+                if not skipped or skipped[0] >= next_row + part.num_rows:
+                    rows = list(range(next_row, next_row + part.num_rows))  # no malformed row among them
+                    next_row += part.num_rows
+                else:
+                    rows = []
+                    for _ in range(part.num_rows):
+                        while skipped and skipped[0] == next_row:
+                            skipped.pop(0)
+                            next_row += 1
+                        rows.append(next_row)
                         next_row += 1
-                    rows.append(next_row)
-                    next_row += 1
                 cols = {f: part.column(mapping[f]) for f in mapping}
                 table = pa.table(
                     {
