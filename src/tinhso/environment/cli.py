@@ -74,3 +74,22 @@ def sensors(
     with contextlib.suppress(KeyboardInterrupt):
         sim.run(duration or None)
     console.print(f"sent {sim.sent}, failed {sim.failed}")
+
+
+@cli.command("broker-files")
+def broker_files(
+    directory: Annotated[str, typer.Option("--dir", help="Where to write passwd and acl")],
+    pid_file: Annotated[
+        str | None, typer.Option(help="Mosquitto's pid file: send it SIGHUP to reload")
+    ] = None,
+) -> None:
+    """Write Mosquitto's password_file and acl_file from the device credentials (each MQTT device may publish
+    only to its own topic), and have the broker reload them."""
+    from pathlib import Path
+
+    from tinhso.environment import broker
+    from tinhso.kit.db import get_database
+
+    with get_database().transaction(write=False) as session:
+        changed = broker.sync(session, Path(directory), Path(pid_file) if pid_file else None)
+    console.print("written" if changed else "unchanged")

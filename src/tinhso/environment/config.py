@@ -25,6 +25,10 @@ class EnvironmentSettings(BaseSettings):
     anomaly_z: float = 6.0
     anomaly_min_history: int = 48
     simulate_in_demo: bool = True
+    # Mosquitto's own authentication (broker.py): where to write passwd and acl, and the broker's pid file.
+    broker_auth_dir: str | None = None
+    broker_pid_file: str | None = None
+    broker_sync_seconds: float = Field(default=10.0, gt=0)
 
 
 @lru_cache

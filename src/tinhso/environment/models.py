@@ -81,6 +81,8 @@ class DeviceCredential(Base, IdMixin, TimestampMixin):
     kind: Mapped[str] = mapped_column(String(16))  # token, mqtt
     mqtt_username: Mapped[str | None] = mapped_column(String(128), unique=True)
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # MQTT credentials: the secret as Mosquitto's password_file wants it (PBKDF2-SHA512, `$7$`), see broker.py
+    broker_hash: Mapped[str | None] = mapped_column(String(160))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -257,8 +257,8 @@ class MqttIngestor:
                 except DomainError as exc:
                     errors.append(self._error(station_code, device_code, exc.code, exc.message, **exc.params))
             result = ingest.store(session, rows, now)
-        self.stored += result.accepted
         self.refused += len(errors)
+        self.stored += result.accepted
         return errors
 
     def _error(self, station: str, device: str, code: str, message: str, **params: Any) -> tuple[str, dict]:

@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session
 
 from tinhso.environment import parameters as params
 from tinhso.environment import repository as repo
+from tinhso.environment.broker import broker_hash
 from tinhso.environment.config import env_settings
 from tinhso.environment.models import Device, DeviceCredential, Station
 from tinhso.environment.schemas import (
@@ -231,6 +232,7 @@ def issue_credential(
     cred = DeviceCredential(device_id=device.id, kind=data.kind, secret_hash=hash_secret(secret))
     if data.kind == "mqtt":
         cred.mqtt_username = f"{station.code}.{device.code}.{new_secret(4)}".lower()
+        cred.broker_hash = broker_hash(secret)
     session.add(cred)
     session.flush()
     audit.record(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -39,12 +40,37 @@ def run_jobs_once(db: Database) -> dict[str, int]:
     return {"silence": len(silent), "escalated": len(escalated), "purged": purged}
 
 
+def sync_broker(db: Database) -> bool:
+    """Rewrite Mosquitto's password and ACL files from the credentials when configured (broker.py)."""
+    settings = env_settings()
+    if not settings.broker_auth_dir:
+        return False
+    from pathlib import Path
+
+    from tinhso.environment import broker
+
+    pid_file = Path(settings.broker_pid_file) if settings.broker_pid_file else None
+    with db.transaction(write=False) as session:
+        return broker.sync(session, Path(settings.broker_auth_dir), pid_file)
+
+
 def jobs_loop(stop: threading.Event, db: Database, every: float = 60.0) -> None:
-    while not stop.wait(every):
+    """The jobs every minute; the broker's accounts every few seconds (a revocation reaches the broker fast)."""
+    tick = min(every, env_settings().broker_sync_seconds)
+    last_jobs = time.monotonic()
+    while True:
         try:
-            run_jobs_once(db)
-        except Exception:  # noqa: BLE001 - keep running after a database hiccup
-            log.exception("environment jobs failed")
+            sync_broker(db)
+        except Exception:  # noqa: BLE001 - keep running after a database or file-system hiccup
+            log.exception("MQTT broker accounts not written")
+        if stop.wait(tick):
+            return
+        if time.monotonic() - last_jobs >= every:
+            last_jobs = time.monotonic()
+            try:
+                run_jobs_once(db)
+            except Exception:  # noqa: BLE001 - keep running after a database hiccup
+                log.exception("environment jobs failed")
 
 
 def mqtt_enabled() -> bool:
