@@ -18,12 +18,8 @@ NO = (403, 404)
 
 ROWS: list[Row] = [
     # the dossier list: own dossiers, or the agency's queue; never another agency's
-    *rows_for(
-        D,
-        {"citizen": 200, "a": 200, "admin": 200},
-        has=("{code}",),
-        audit=None,
-    ),
+    *rows_for(D, {"citizen": 200}, has=("{code}",)),
+    *rows_for(D, {"a": 200, "admin": 200}, has=("{code}", "{name}"), audit="{person}"),
     *rows_for(D, {"citizen2": 200, "b": 200}, lacks=("{code}", "{name}"), total=0),
     *rows_for(D, {"b": 403}, query="agency_code={agency_a}"),
     Row("sys_a", "GET", D, 403),
@@ -72,7 +68,7 @@ ROWS: list[Row] = [
     *rows_for("/ho-so/{code}", {"citizen2": NO, "b": NO}),
     *rows_for("/ho-so", {"citizen": 200}, has=("{code}",)),
     *rows_for("/ho-so", {"citizen2": 200, "b": 200}, lacks=("{code}",)),
-    *rows_for("/can-bo/ho-so", {"a": 200}, has=("{code}",)),
+    *rows_for("/can-bo/ho-so", {"a": 200}, has=("{code}", "{name}"), audit="{person}"),
     *rows_for(
         "/can-bo/ho-so", {"b": 200, "citizen2": 200, "citizen": (200, 403)}, lacks=("{code}", "{name}")
     ),

@@ -221,6 +221,20 @@ def is_applicant(p: Principal, d: Dossier) -> bool:
     return p.kind == "person" and d.applicant_person_id is not None and d.applicant_person_id == p.id
 
 
+def audit_listed(session: Session, p: Principal, rows: list[Dossier], purpose: str) -> None:
+    """A list showing applicants' names to anyone but the applicant reads each one's personal data."""
+    for d in rows:
+        if not is_applicant(p, d):
+            audit.record(
+                session,
+                "procedures.dossier.list",
+                object_type="dossier",
+                object_id=d.code,
+                subject_id=d.applicant_person_id,
+                purpose=purpose,
+            )
+
+
 def is_agency_official(p: Principal, d: Dossier) -> bool:
     if p.is_platform_admin:
         return True

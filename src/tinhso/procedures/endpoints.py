@@ -309,6 +309,7 @@ def list_dossiers(
     if overdue is not None:
         stmt = stmt.where(Dossier.overdue.is_(overdue))
     rows, total = paginate(session, stmt, page)
+    dossiers.audit_listed(session, principal, rows, "Danh sách hồ sơ cần giải quyết")
     return Page(
         items=[DossierRead.model_validate(r) for r in rows],
         total=total,

@@ -431,6 +431,7 @@ def queue_page(
         stmt = stmt.where(Dossier.agency_code.in_(sorted(granted | {principal.agency_code or ""})))
     stmt = stmt.where(Dossier.status == status) if status else stmt.where(Dossier.status.in_(dossiers.OPEN))
     rows = list(session.scalars(stmt))
+    dossiers.audit_listed(session, principal, rows, "Danh sách hồ sơ cần giải quyết")
     return render(
         request,
         "procedures/queue.html",
