@@ -123,3 +123,34 @@ def test_cli_exports_and_imports_the_catalog(db, tmp_path):
     assert r.exit_code == 0 and "imported" in r.output
     r = runner.invoke(cli, ["index766", "2026-03"])
     assert r.exit_code == 0 and "province" in r.output
+
+
+def test_receipt_cutoff_counts_late_and_day_off_receipts_from_the_next_working_day(client, monkeypatch):
+    from datetime import time
+
+    from tinhso.procedures.config import get_procedures_settings
+
+    ruled = WorkCalendar(cutoff=time(15, 0))
+    monday_morning = datetime(2026, 3, 2, 9, 0, tzinfo=TZ)
+    monday_late = datetime(2026, 3, 2, 15, 30, tzinfo=TZ)
+    saturday = datetime(2026, 3, 7, 10, 0, tzinfo=TZ)
+    assert ruled.due_after(monday_morning, 1, "working_days").astimezone(TZ).date() == date(2026, 3, 3)
+    assert ruled.due_after(monday_late, 1, "working_days").astimezone(TZ).date() == date(2026, 3, 4)
+    assert WorkCalendar().due_after(monday_late, 1, "working_days").astimezone(TZ).date() == date(2026, 3, 3)
+    assert ruled.due_after(saturday, 1, "working_days").astimezone(TZ).date() == date(2026, 3, 10)
+    assert ruled.due_after(monday_late, 4, "working_hours").astimezone(TZ) == datetime(
+        2026, 3, 3, 12, 0, tzinfo=TZ
+    )
+    # The province turns the rule on by configuration; the API's due-date computation follows it.
+    params = {"received_at": "2026-03-02T15:30:00+07:00", "value": 1}
+    assert (
+        client.get("/api/v1/procedures/calendar/due", params=params).json()["due_at"].startswith("2026-03-03")
+    )
+    monkeypatch.setenv("TINHSO_PROCEDURES_RECEIPT_CUTOFF", "15:00")
+    get_procedures_settings.cache_clear()
+    try:
+        due = client.get("/api/v1/procedures/calendar/due", params=params).json()["due_at"]
+        assert due.startswith("2026-03-04")
+    finally:
+        monkeypatch.delenv("TINHSO_PROCEDURES_RECEIPT_CUTOFF")
+        get_procedures_settings.cache_clear()

@@ -17,6 +17,7 @@ import holidays
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tinhso.procedures.config import get_procedures_settings
 from tinhso.procedures.models import CalendarDay
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -34,11 +35,13 @@ class WorkCalendar:
     """The national calendar with the province's exceptions ({day: "off" | "work"})."""
 
     overrides: dict[date, str] = field(default_factory=dict)
+    # Receipts at or after this local time, or on a day off, count from the next working day (None: off).
+    cutoff: time | None = None
 
     @classmethod
     def load(cls, session: Session) -> WorkCalendar:
         rows = session.execute(select(CalendarDay.day, CalendarDay.kind)).all()
-        return cls({r.day: r.kind for r in rows})
+        return cls({r.day: r.kind for r in rows}, get_procedures_settings().receipt_cutoff)
 
     def is_working_day(self, day: date) -> bool:
         kind = self.overrides.get(day)
@@ -72,6 +75,9 @@ class WorkCalendar:
     def due_after(self, received_at: datetime, value: int, unit: str) -> datetime:
         """The appointment date (NgayHenTra) of a dossier received at `received_at`."""
         local = received_at.astimezone(TZ)
+        if self.cutoff is not None and (local.time() >= self.cutoff or not self.is_working_day(local.date())):
+            # The province's rule: received on the next working day, at the opening of the office.
+            local = datetime.combine(self.add_working_days(local.date(), 1), OFFICE[0][0], TZ)
         if unit == "working_hours":
             return self.add_working_hours(local, value).astimezone(UTC)
         day = self.add_working_days(local.date(), value)
