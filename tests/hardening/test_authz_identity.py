@@ -17,7 +17,8 @@ SYSTEMS = "/api/v1/systems"
 
 ROWS: list[Row] = [
     # people of agency A: its administrators (and the platform's); nobody else, not even by listing
-    *rows_for(PEOPLE, {"a_admin": 200, "admin": 200}, has=("{a_user}",)),
+    *rows_for(PEOPLE, {"a_admin": 200, "admin": 200}, has=("{a_user}",), audit="{a_id}"),
+    Row("admin", "GET", PEOPLE, 200, has=("{citizen_id}",), audit="{citizen_id}"),
     *rows_for(PEOPLE, {"b_admin": 200}, lacks=("{a_user}", "{a_id}")),
     *rows_for(PEOPLE, {"b_admin": 200}, query="agency_code={agency_a}", total=0),
     *rows_for(PEOPLE, {"a": 403, "citizen": 403, "sys_a": 403, "anon": 401}),

@@ -204,6 +204,7 @@ def list_people(
     agency_code: Annotated[str | None, Query(max_length=32)] = None,
 ):
     rows, total = paginate(session, repo.people_statement(principal, q, agency_code), page)
+    service.audit_listed_people(session, principal, list(rows))
     return Page(items=[person_read(p) for p in rows], total=total, page=page.page, page_size=page.page_size)
 
 

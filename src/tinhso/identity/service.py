@@ -273,6 +273,20 @@ def read_person(session: Session, principal: Principal, person_id: str) -> Perso
     return person
 
 
+def audit_listed_people(session: Session, principal: Principal, people: list[Person]) -> None:
+    """A list of people with their contact data reads each one's personal data (one's own row aside)."""
+    for person in people:
+        if person.id != principal.id:
+            audit.record(
+                session,
+                "identity.person.list",
+                object_type="person",
+                object_id=person.id,
+                subject_id=person.id,
+                purpose="Quản trị tài khoản / account administration",
+            )
+
+
 def update_person(session: Session, principal: Principal, person_id: str, data: PersonUpdate) -> Person:
     person = get_person_for(session, principal, person_id)
     _require_admin_of(principal, person.agency_code)
