@@ -100,6 +100,26 @@ RESULT_ROWS: list[Row] = [
     *rows_for("/kho-du-lieu", {"citizen2": 200, "b": (200, 403)}, lacks=("Giấy khai sinh AUTHZ",)),
 ]
 
+F = "/api/v1/procedures/feedback"
+FEEDBACK_ROWS: list[Row] = [
+    *rows_for(F, {"citizen": 200, "a": 200, "admin": 200}, has=("{fb}",)),
+    *rows_for(F, {"citizen2": 200, "b": 200, "b_admin": 200}, lacks=("{fb}", "AUTHZ-PHAN-ANH"), total=0),
+    *rows_for(F + "/{fb}", {"citizen": 200}, has=("AUTHZ-PHAN-ANH",)),
+    *rows_for(F + "/{fb}", {"a": 200}, has=("AUTHZ-PHAN-ANH",), audit="{person}"),
+    *rows_for(F + "/{fb}", {"citizen2": NO, "b": NO, "b_admin": NO, "sys_b": NO, "anon": 401}),
+    *[
+        Row(c, "POST", F + "/{fb}/actions", NO, json={"action": "reject", "version": 1})
+        for c in ("citizen2", "b", "b_admin")
+    ],
+    *[Row(c, "POST", F + "/{fb}/rating", NO, json={"satisfied": False}) for c in ("citizen2", "b")],
+    *rows_for(F + "/published", {"anon": 200}, lacks=("AUTHZ-PHAN-ANH",)),
+    *rows_for("/phan-anh/{fb}", {"citizen": 200, "a": 200}, has=("AUTHZ-PHAN-ANH",)),
+    *rows_for("/phan-anh/{fb}", {"citizen2": NO, "b": NO}),
+    *rows_for("/phan-anh", {"citizen2": 200, "anon": 200}, lacks=("AUTHZ-PHAN-ANH",)),
+    *rows_for("/can-bo/phan-anh", {"a": 200}, has=("{fb}",)),
+    *rows_for("/can-bo/phan-anh", {"b": 200, "citizen2": 200}, lacks=("{fb}",)),
+]
+
 
 def test_procedures_matrix(client: TestClient, factory: Factory, db: Database) -> None:
     callers = make_callers(factory)
@@ -130,7 +150,19 @@ def test_procedures_matrix(client: TestClient, factory: Factory, db: Database) -
         "person": citizen.id,
         "agency_a": r.json().get("agency_code", "000.00.05.H41"),
     }
-    run_rows(client, db, callers, ROWS, ctx)
+    r = client.post(
+        F,
+        json={
+            "category": "delay",
+            "title": "AUTHZ-PHAN-ANH",
+            "content": "Hồ sơ chậm.",
+            "agency_code": ctx["agency_a"],
+        },
+        headers=citizen.headers,
+    )
+    assert r.status_code == 201, r.text
+    ctx["fb"] = r.json()["code"]
+    run_rows(client, db, callers, ROWS + FEEDBACK_ROWS, ctx)
 
     leader = factory.person(("leader", "official"), agency=ctx["agency_a"])
     for actor, action in [(callers.a, a) for a in ("assign", "start_review", "submit_for_signature")] + [
