@@ -39,3 +39,13 @@ def test_environment_daily_export_declares_csv(app, client) -> None:  # noqa: AN
     as_json = client.get("/api/v1/environment/open-data/daily", params={"format": "json"})
     assert as_json.json()["licence"] == "CC-BY-4.0"
     assert_conforms(app, "GET", "/api/v1/environment/open-data/daily", as_json)
+
+
+def test_procedure_catalogue_export_declares_csv(app, client) -> None:  # noqa: ANN001
+    csv = client.get("/api/v1/procedures/catalog/export", params={"format": "csv"})
+    assert csv.status_code == 200
+    assert csv.headers["content-type"].startswith("text/csv")
+    assert_conforms(app, "GET", "/api/v1/procedures/catalog/export", csv)
+    assert_conforms(
+        app, "GET", "/api/v1/procedures/catalog/export", client.get("/api/v1/procedures/catalog/export")
+    )

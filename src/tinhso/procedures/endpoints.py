@@ -88,7 +88,11 @@ def list_procedures(
     return Page(items=[proc_read(r) for r in rows], total=total, page=page.page, page_size=page.page_size)
 
 
-@router.get(f"{P}/catalog/export", operation_id="export_procedures")
+@router.get(
+    f"{P}/catalog/export",
+    operation_id="export_procedures",
+    responses={200: {"content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}}}},
+)
 def export_procedures(
     session: ReadSessionDep, format: Annotated[str, Query(pattern="^(json|csv)$")] = "json"
 ):
