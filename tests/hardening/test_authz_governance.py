@@ -43,6 +43,10 @@ ROWS: list[Row] = [
     *rows_for("/governance/systems/{sys}", {"b": NO, "b_admin": NO, "citizen": NO}),
     *rows_for("/governance/systems/{sys}/edit", {"b_admin": NO, "citizen": NO}),
     Row("b_admin", "POST", "/governance/systems/{sys}/edit", NO, data={"version": "1", "name": "Đổi tên"}),
+    # the IOC's drill-down: performance figures for every official; the registry only for its readers
+    *rows_for("/ioc/agency/{agency_a}", {"a": 200, "leader": 200}, has=("{sys}",)),
+    *rows_for("/ioc/agency/{agency_a}", {"b": 200, "b_admin": 200}, lacks=("{sys}",)),
+    *rows_for("/ioc/agency/{agency_a}", {"citizen": 403, "anon": 401}),
     *rows_for("/governance/agencies/{agency_a}", {"a_admin": 200}),
     *rows_for("/governance/agencies/{agency_a}", {"b": NO, "b_admin": NO, "citizen": NO}),
 ]
