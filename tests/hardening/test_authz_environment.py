@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.factories import Factory
-from tests.hardening.authz_support import Row, make_callers, rows_for, run_rows
+from tests.hardening.authz_support import PROVINCE, Row, make_callers, rows_for, run_rows
 from tinhso.environment.models import Alert
 from tinhso.kit.db import Database, utcnow
 from tinhso.reference.models import Commune
@@ -29,6 +29,14 @@ ROWS: list[Row] = [
         E + "/stations", {"b": 200, "b_admin": 200, "citizen": 200, "sys_b": 200}, lacks=("AUTHZ-PRIV",)
     ),
     *rows_for(ST, {"a": 200, "sys_a": 200}),
+    # a system of another agency: with A's data grant it reads A's stations (read-only); without, nothing
+    *rows_for(E + "/stations", {"sys_granted": 200}, has=("AUTHZ-PRIV",)),
+    *rows_for(E + "/stations", {"sys_ungranted": 200}, lacks=("AUTHZ-PRIV",)),
+    *rows_for(ST, {"sys_granted": 200}),
+    *rows_for(ST, {"sys_ungranted": NO}),
+    Row("sys_granted", "PATCH", ST, NO, json={"name": "Đổi tên"}),
+    *rows_for(E + "/alerts", {"sys_granted": 200}, has=("{alert}",)),
+    *rows_for(E + "/alerts", {"sys_ungranted": 200}, lacks=("{alert}",)),
     *rows_for(ST, {"b": NO, "b_admin": NO, "citizen": NO, "sys_b": NO, "anon": 401}),
     *rows_for(ST + "/readings", {"b": NO, "citizen": NO}),
     *rows_for(ST + "/hourly", {"b": NO, "citizen": NO}),
@@ -103,6 +111,19 @@ def test_environment_matrix(client: TestClient, factory: Factory, db: Database) 
     )
     assert r.status_code == 201, r.text
     duty = r.json()["id"]
+    callers.sys_granted = factory.system(PROVINCE, scopes=("api",))  # type: ignore[attr-defined]
+    callers.sys_ungranted = factory.system(PROVINCE, scopes=("api",))  # type: ignore[attr-defined]
+    r = client.post(
+        "/api/v1/grants",
+        json={
+            "grantee_agency_code": PROVINCE,
+            "grantee_system_id": callers.sys_granted.principal.system_id,  # type: ignore[attr-defined]
+            "resource": "environment.station",
+            "purpose": "Tổng hợp số liệu quan trắc",
+        },
+        headers=callers.a_admin.headers,
+    )
+    assert r.status_code == 201, r.text
     now = utcnow()
     with db.transaction() as s:
         alert = Alert(
