@@ -226,6 +226,24 @@ def test_message_log_fails_closed(client, hub, db):
         assert msglog.verify(s).ok  # nothing half-written
 
 
+def test_hub_failure_is_an_xroad_error_and_logged(client, hub, db):
+    """If the hub cannot read its own state (here: a table gone), the call is refused, not passed, and logged."""
+    assert client.get(f"/r1/{hub.service_id}/citizens/1", headers=hub.headers()).status_code == 200
+    hub.seen.clear()
+    with db.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE exchange_config_stamp RENAME TO exchange_config_stamp_off"))
+    try:
+        r = client.get(f"/r1/{hub.service_id}/citizens/1", headers=hub.headers())
+        assert r.status_code == 500 and r.json()["type"] == "Server.ClientProxy.InternalError"
+        assert r.headers["X-Road-Error"] == "Server.ClientProxy.InternalError"
+    finally:
+        with db.engine.begin() as conn:
+            conn.execute(text("ALTER TABLE exchange_config_stamp_off RENAME TO exchange_config_stamp"))
+    assert not hub.seen  # nothing reached the provider
+    assert [e.status for e in _log(db)] == [200, 500]
+    assert client.get(f"/r1/{hub.service_id}/citizens/1", headers=hub.headers()).status_code == 200
+
+
 def test_verify_log_detects_tampering(client, hub, db):
     from typer.testing import CliRunner
 

@@ -43,7 +43,15 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     scope["route"] = ROUTE
     rt = rt_mod.of(scope["app"])
     instance_var.set(rt.instance)
-    call = Call(scope, receive, send, rt, start)
+    started = False
+
+    async def tracked(message: dict[str, Any]) -> None:
+        nonlocal started
+        if message["type"] == "http.response.start":
+            started = True
+        await send(message)
+
+    call = Call(scope, receive, tracked, rt, start)
     headers = call.headers
     given_id = headers.get("x-road-id", "")
     call.message_id = given_id if 0 < len(given_id) <= 100 and given_id.isprintable() else str(uuid.uuid4())
@@ -72,6 +80,16 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await handle(call)
     except GatewayError as exc:
         await refuse(call, exc)
+    except Exception:
+        if started:
+            raise  # the answer is under way: the connection is aborted, the client sees it incomplete
+        log.exception("gateway failure")
+        await refuse(call, INTERNAL)
+
+
+INTERNAL = GatewayError(
+    500, "Server.ClientProxy.InternalError", "internal_error", "The hub could not complete the call"
+)
 
 
 async def _json(call: Call, body: Any, status: int = 200) -> None:
