@@ -105,23 +105,29 @@ class _TooLarge(Exception):
 
 
 async def _too_large(scope: Scope, send: Send) -> None:
+    await send_error(scope, send, 413, "payload_too_large", "The request body is too large")
+
+
+async def send_error(
+    scope: Scope,
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """Answer with the platform's typed error body straight from ASGI middleware (before any route runs)."""
     import json
 
-    rid = scope.get("state", {}).get("request_id")
     body: dict[str, Any] = {
-        "status": 413,
-        "code": "payload_too_large",
-        "message": both("The request body is too large"),
-        "request_id": rid,
+        "status": status,
+        "code": code,
+        "message": both(message),
+        "request_id": scope.get("state", {}).get("request_id"),
     }
     raw = json.dumps(body, ensure_ascii=False).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())],
-        }
-    )
+    head = [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": head + (headers or [])})
     await send({"type": "http.response.body", "body": raw})
 
 

@@ -17,7 +17,6 @@ per-service budgets) keep them; `Limiter.hit` is there for them to share the sam
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import threading
@@ -34,7 +33,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tinhso.kit.db import Base, Database
-from tinhso.kit.i18n import both
+from tinhso.kit.middleware import send_error
 
 log = logging.getLogger("tinhso.ratelimit")
 
@@ -232,17 +231,5 @@ class RateLimitMiddleware:
 
 
 async def _too_many(scope: Scope, send: Send, wait: float) -> None:
-    body = {
-        "status": 429,
-        "code": "rate_limited",
-        "message": both("Too many requests; try again later"),
-        "request_id": scope.get("state", {}).get("request_id"),
-    }
-    raw = json.dumps(body, ensure_ascii=False).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(raw)).encode()),
-        (b"retry-after", str(math.ceil(wait)).encode()),
-    ]
-    await send({"type": "http.response.start", "status": 429, "headers": headers})
-    await send({"type": "http.response.body", "body": raw})
+    retry = [(b"retry-after", str(math.ceil(wait)).encode())]
+    await send_error(scope, send, 429, "rate_limited", "Too many requests; try again later", retry)
