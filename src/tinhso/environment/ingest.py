@@ -6,6 +6,7 @@ Every channel (HTTP batch, NGSI-LD, MQTT) ends here: `authenticate` -> `prepare`
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -276,17 +277,11 @@ def store(session: Session, rows: list[dict[str, Any]], now: datetime | None = N
     if not rows:
         return result
     _flag_steps(session, rows)
-    insert = _insert_for(session)
     table = Reading.__table__
-    stmt = (
-        insert(table)
-        .on_conflict_do_nothing(index_elements=["device_id", "parameter", "observed_at"])
-        .returning(table.c.id)
-    )
     conn = session.connection()
-    for start in range(0, len(rows), 2000):
-        chunk = rows[start : start + 2000]
-        ids = [i for (i,) in conn.execute(stmt, chunk)]
+    for start in range(0, len(rows), 5000):
+        chunk = rows[start : start + 5000]
+        ids = _insert_readings(session, chunk)
         if len(ids) == len(chunk):  # the usual case: nothing was there already
             result.inserted += chunk
             continue
@@ -334,6 +329,41 @@ def store(session: Session, rows: list[dict[str, Any]], now: datetime | None = N
             device.last_seen_at = seen
     session.flush()
     return result
+
+
+_READING_COLUMNS = (
+    ("station_id", "varchar"),
+    ("device_id", "varchar"),
+    ("parameter", "varchar"),
+    ("observed_at", "timestamptz"),
+    ("value", "float8"),
+    ("quality", "varchar"),
+    ("flags", "jsonb"),
+    ("received_at", "timestamptz"),
+    ("channel", "varchar"),
+)
+# PostgreSQL: one array per column, unnested into rows. A multi-row VALUES list with a parameter per cell
+# costs the driver more than the database (psycopg converts each long statement's placeholders anew).
+_PG_INSERT_READINGS = text(
+    f"INSERT INTO environment_reading ({', '.join(c for c, _ in _READING_COLUMNS)}) "
+    f"SELECT * FROM unnest({', '.join(f'CAST(:{c} AS {t}[])' for c, t in _READING_COLUMNS)}) "
+    "ON CONFLICT (device_id, parameter, observed_at) DO NOTHING RETURNING id"
+)
+
+
+def _insert_readings(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert rows, skipping those already stored; returns the ids of the inserted ones."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        arrays: dict[str, list[Any]] = {c: [r[c] for r in rows] for c, _ in _READING_COLUMNS}
+        arrays["flags"] = [json.dumps(f) for f in arrays["flags"]]
+        return [i for (i,) in conn.execute(_PG_INSERT_READINGS, arrays)]
+    stmt = (
+        sqlite_insert(Reading)
+        .on_conflict_do_nothing(index_elements=["device_id", "parameter", "observed_at"])
+        .returning(Reading.id)
+    )
+    return [i for (i,) in conn.execute(stmt, rows)]
 
 
 _HOURLY_COLUMNS = ("station_id", "parameter", "hour", "mean", "minimum", "maximum", "count", "suspect")
