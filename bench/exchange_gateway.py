@@ -260,6 +260,10 @@ def gateway_bench(n: int, pg: bool, tmp: Path) -> list[dict[str, Any]]:
         for p in procs:
             p.terminate()
             p.wait(timeout=10)
+        if pg:
+            with admin.connect() as c:
+                c.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
 
 
 # ---------------------------------------------------------------- pub/sub
