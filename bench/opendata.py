@@ -245,8 +245,9 @@ def run_backend(backend: str, n_datasets: int, n_rows: int, repeat: int) -> dict
     from tinhso.kit.text import fold
     from tinhso.migrate import upgrade
     from tinhso.modules import load_models
+    from tinhso.opendata import datastore
     from tinhso.opendata.ckan.actions import ACTIONS, Context
-    from tinhso.opendata.models import Dataset, DatastoreRow
+    from tinhso.opendata.models import Dataset, Resource
 
     load_models()
     admin = None
@@ -339,17 +340,11 @@ def run_backend(backend: str, n_datasets: int, n_rows: int, repeat: int) -> dict
 
         def counted_first_page() -> Any:
             with db.transaction(write=False) as s:
-                s.scalar(
-                    select(func.count())
-                    .select_from(DatastoreRow)
-                    .where(DatastoreRow.resource_id == resource_id)
-                )
-                return s.execute(
-                    select(DatastoreRow.row_no, DatastoreRow.data)
-                    .where(DatastoreRow.resource_id == resource_id)
-                    .order_by(DatastoreRow.row_no)
-                    .limit(100)
-                ).all()
+                resource = s.get(Resource, resource_id)
+                assert resource is not None
+                table = datastore.table_for(resource)
+                s.scalar(select(func.count()).select_from(table))
+                return s.execute(select(table).order_by(table.c["_id"]).limit(100)).all()
 
         samples = timed(counted_first_page, repeat)
         results["baseline: first page + COUNT(*) (CKAN < #9260)"] = (

@@ -117,6 +117,7 @@ class Resource(Base, IdMixin):
     size: Mapped[int | None] = mapped_column(BigInteger)
     hash: Mapped[str | None] = mapped_column(String(80))
     datastore_active: Mapped[bool] = mapped_column(Boolean, default=False)
+    datastore_table: Mapped[str | None] = mapped_column(String(63))  # datastore.py: the typed table
     row_count: Mapped[int] = mapped_column(BigInteger, default=0)
     fields: Mapped[list[Any]] = mapped_column(default=list)  # [{id, type, info: {label, label_en, notes}}]
     extras: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -133,18 +134,6 @@ class ResourceFile(Base):
     )
     filename: Mapped[str] = mapped_column(String(255))
     content: Mapped[bytes] = mapped_column(LargeBinary)
-
-
-class DatastoreRow(Base):
-    """One record of a resource's DataStore table; `_id` is `row_no`."""
-
-    __tablename__ = "opendata_datastore_row"
-    resource_id: Mapped[str] = mapped_column(
-        ForeignKey("opendata_resource.id", ondelete="CASCADE"), primary_key=True
-    )
-    row_no: Mapped[int] = mapped_column(Integer, primary_key=True)
-    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    search_text: Mapped[str] = mapped_column(Text, default="")
 
 
 class Publication(Base, IdMixin, TimestampMixin):

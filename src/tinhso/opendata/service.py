@@ -246,6 +246,7 @@ def update_dataset(session: Session, principal: Principal | None, ref: str, data
         for res in list(dataset.resources):
             if res.id not in keep:
                 dataset.resources.remove(res)
+                datastore.drop_table(session, res)
                 session.delete(res)
         for position, res_in in enumerate(data.resources):
             if res_in.id and res_in.id in by_id:

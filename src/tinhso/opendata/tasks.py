@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from tinhso.kit.db import Database
 from tinhso.kit.events import Event
-from tinhso.opendata import publishing
+from tinhso.opendata import datastore, publishing
 from tinhso.opendata.models import Dataset, DownloadCount, Resource
 
 log = logging.getLogger("tinhso.opendata")
@@ -32,6 +32,8 @@ def refresh_loop(stop_event: threading.Event, db: Database, interval: float = 60
         try:
             with db.transaction() as session:
                 publishing.refresh_due(session)
+            with db.transaction() as session:
+                datastore.drop_orphans(session)  # tables of resources deleted with their dataset
         except Exception:  # noqa: BLE001 - keep the loop alive; the next round retries
             log.exception("scheduled refresh of publications failed")
         stop_event.wait(interval)
