@@ -102,3 +102,65 @@ def test_an_unreachable_counter_store_lets_requests_through() -> None:
     with TestClient(app) as client:
         assert [client.get("/").status_code for _ in range(2)] == [200, 200]
     unreachable.dispose()
+
+
+@pytest.fixture
+def redis_url(tmp_path) -> Iterator[str]:  # noqa: ANN001
+    """A private Redis server (port from this suite's range), stopped after the test."""
+    import shutil
+    import subprocess
+    import time
+
+    import redis
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    port = 18117
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis.Redis.from_url(url).ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_redis_counters_are_shared_and_chosen_when_configured(db, redis_url, small_budgets) -> None:  # noqa: ANN001
+    from tinhso.kit.ratelimit import RedisLimiter
+
+    first, second = RedisLimiter(redis_url), RedisLimiter(redis_url)  # two processes' limiters
+    now = 1_800_000_010.0
+    assert [(first if i % 2 else second).hit("ip:10.0.0.1", 3, 60, now=now) for i in range(3)] == [0.0] * 3
+    assert first.hit("ip:10.0.0.1", 3, 60, now=now) == pytest.approx(50.0)
+    assert second.hit("ip:10.0.0.1", 3, 60, now=now + 60) == 0.0
+    assert 0 < first.client.ttl(f"tinhso:rl:{int(now // 60) * 60}:ip:10.0.0.1") <= 120
+    # TINHSO_REDIS_URL set: the API counts in Redis.
+    small_budgets.setenv("TINHSO_REDIS_URL", redis_url)
+    with _client(db, small_budgets, per_address=2) as client:
+        assert [client.get("/api/v1/communes").status_code for _ in range(3)] == [200, 200, 429]
+    assert any(k.endswith(b"ip:testclient") for k in first.client.scan_iter("tinhso:rl:*"))

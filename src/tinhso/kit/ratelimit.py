@@ -4,6 +4,7 @@ Every request counts against its client address; a request carrying a credential
 session cookie) also counts against that credential. Over budget: 429 `rate_limited` with Retry-After.
 
 Where the counters live (TINHSO_RATE_LIMIT_BACKEND, default `auto`):
+- `redis`: when TINHSO_REDIS_URL is set (`auto` picks it then), `INCR` + `EXPIRE` per key, one round trip;
 - `database`: a row per key and window in `kit_rate_counter`, one upsert per count (`INSERT … ON CONFLICT DO
   UPDATE … RETURNING`, the same on SQLite and PostgreSQL), so every API process of a deployment draws from
   the same budget; `auto` picks it on PostgreSQL;
@@ -49,7 +50,8 @@ class RateLimitSettings(BaseSettings):
     window_seconds: int = Field(default=60, ge=1, le=3600)
     per_credential: int = Field(default=1200, ge=1)  # a person's session or token, a system's token
     per_address: int = Field(default=3000, ge=1)  # every request from one client address
-    backend: Literal["auto", "memory", "database"] = "auto"
+    backend: Literal["auto", "memory", "database", "redis"] = "auto"
+    redis_url: str = Field(default="", validation_alias="TINHSO_REDIS_URL")
     exempt: tuple[str, ...] = ("/static/", "/healthz", "/readyz", "/metrics")
 
 
@@ -155,15 +157,38 @@ def _upsert(n: int) -> TextClause:
     )
 
 
+class RedisLimiter(Limiter):
+    """Counters in Redis (`tinhso:rl:<window start>:<key>`, expiring after two windows)."""
+
+    blocking = True
+
+    def __init__(self, url: str):
+        import redis
+
+        self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+
+    def _incr_many(self, keys: list[str], start: int, window: int) -> dict[str, int]:
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            name = f"tinhso:rl:{start}:{key}"
+            pipe.incr(name)
+            pipe.expire(name, 2 * window)
+        results = pipe.execute()
+        return {key: int(results[2 * i]) for i, key in enumerate(keys)}
+
+
 def limiter_for(db: Database, settings: RateLimitSettings | None = None) -> Limiter:
     """The limiter of a database (one per process and database, so modules and the middleware share it)."""
     settings = settings or rate_limit_settings()
     backend = settings.backend
     if backend == "auto":
-        backend = "memory" if db.dialect == "sqlite" else "database"
+        backend = "redis" if settings.redis_url else "memory" if db.dialect == "sqlite" else "database"
     cache = db.__dict__.setdefault("_rate_limiters", {})
     if backend not in cache:
-        cache[backend] = MemoryLimiter() if backend == "memory" else DatabaseLimiter(db)
+        if backend == "redis":
+            cache[backend] = RedisLimiter(settings.redis_url or "redis://127.0.0.1:6379/0")
+        else:
+            cache[backend] = MemoryLimiter() if backend == "memory" else DatabaseLimiter(db)
     return cache[backend]
 
 
