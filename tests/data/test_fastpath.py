@@ -82,3 +82,26 @@ def test_hamlet_parts_do_not_change_the_commune(tmp_path) -> None:  # noqa: ANN0
     for full, short in list(zip(addresses, reduced, strict=True))[::3]:
         a, b = to_commune_2025(full), to_commune_2025(short)
         assert (a.ok, a.value, a.rule, a.fixed) == (b.ok, b.value, b.rule, b.fixed), (full, short)
+
+
+def test_checked_values_are_reused_across_chunks_and_bounded(data_db, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """Loading in small chunks with a tiny cache of checked values gives what one big chunk gives."""
+    from tinhso.data import ingest, warehouse_api
+    from tinhso.data.synth import write_citizens
+
+    path = tmp_path / "dan.csv"
+    write_citizens(path, 400, seed=8, dup_rate=0.05, error_rate=0.2)
+    whole, _ = ingest.ingest_file(data_db, path, "citizen", "whole", chunk_rows=10_000)
+    monkeypatch.setattr(ingest, "CACHE_LIMIT", 12)
+    small, _ = ingest.ingest_file(data_db, path, "citizen", "small", chunk_rows=37)
+    for a in ("rows_accepted", "rows_fixed", "rows_rejected", "quality"):
+        assert getattr(whole, a) == getattr(small, a), a
+    assert whole.rows_rejected > 10
+    report = (ingest.reports_dir() / whole.error_report).read_text(encoding="utf-8-sig")
+    assert report == (ingest.reports_dir() / small.error_report).read_text(encoding="utf-8-sig")
+    with data_db.transaction() as s:
+        rows = warehouse_api.read_rows(s, "citizen", limit=1000)
+    from collections import Counter
+
+    counts = Counter(tuple(sorted(r.items())) for r in rows)
+    assert len(rows) == 2 * whole.rows_accepted and all(n % 2 == 0 for n in counts.values())

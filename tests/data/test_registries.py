@@ -172,6 +172,7 @@ def test_citizen_page_shows_who_used_her_data(client, data_db, factory) -> None:
         assert agency is not None and agency.name in page.text
     # another citizen sees nothing of hers; without signing in the page only asks to sign in
     assert "Xác minh nơi cư trú" not in client.get("/du-lieu/cua-toi", headers=other.headers).text
+    assert 'href="/du-lieu/cua-toi"' in client.get("/du-lieu/tu-dien").text
     anonymous = client.get("/du-lieu/cua-toi")
     assert anonymous.status_code == 200 and "Đăng nhập để xem" in anonymous.text
     # an agency system has no personal data of its own

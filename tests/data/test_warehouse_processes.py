@@ -199,3 +199,14 @@ def test_a_batch_whose_process_stopped_is_closed_and_loads_again(data_db, tmp_pa
     assert not reused and batch.status == "done" and batch.rows_accepted > 90
     with data_db.transaction() as s:  # that load also closed the batch this process gave up without finishing
         assert s.get(Batch, live_id).status == "failed"
+
+
+def test_a_lost_generation_falls_back_to_the_previous_one(data_db) -> None:  # noqa: ANN001
+    path = warehouse.path_for_engine(data_db.engine)
+    warehouse.replace_table(path, "probe", COLUMNS, [{"n": 1}])
+    warehouse.replace_table(path, "probe", COLUMNS, [{"n": 1}, {"n": 2}])
+    current = path / (path / "CURRENT").read_text().strip()
+    warehouse.close_all()
+    current.unlink()
+    (path / f"g{int(current.name[1:7]) + 1:06d}.duckdb").write_bytes(b"an unpublished, broken copy")
+    assert _count(path, "probe") == 1  # the previous generation, never the unpublished copy

@@ -96,6 +96,34 @@ class _Counts:
     contradictions: int = 0
 
 
+@dataclass
+class _Known:
+    """One field's distinct raw values already checked, with their results (aligned arrays)."""
+
+    raw: pa.Array
+    values: pa.Array
+    bad: pa.Array
+    fixed: pa.Array
+    checks: list[Check | None]
+
+    @classmethod
+    def empty(cls, kind: pa.DataType) -> _Known:
+        return cls(
+            pa.array([], pa.string()),
+            pa.array([], kind),
+            pa.array([], pa.bool_()),
+            pa.array([], pa.bool_()),
+            [],
+        )
+
+    def add(self, raw: pa.Array, checks: list[Check]) -> None:
+        self.raw = pa.concat_arrays([self.raw, raw.cast(pa.string())])
+        self.values = pa.concat_arrays([self.values, pa.array([c.value for c in checks], self.values.type)])
+        self.bad = pa.concat_arrays([self.bad, pa.array([not c.ok for c in checks], pa.bool_())])
+        self.fixed = pa.concat_arrays([self.fixed, pa.array([c.ok and c.fixed for c in checks], pa.bool_())])
+        self.checks.extend(checks)
+
+
 class Pipeline:
     """Standardises chunks for one entity version."""
 
@@ -104,23 +132,32 @@ class Pipeline:
         self.fields = entity.fields
         lists = {f["codelist"] for f in entity.fields if f.get("codelist")} | {"communes_2025"}
         self.std = Standardiser(entity.fields, {c: codes_of(session, c) for c in lists}, today)
-        self.cache: dict[str, dict[str, Check]] = {f["name"]: {} for f in entity.fields}
+        self.known = {f["name"]: _Known.empty(ARROW_TYPES[f["type"]]) for f in entity.fields}
         self.counts = _Counts()
         self.names = {f["name"] for f in entity.fields}
         self.last_keep: pa.Array = pa.array([], pa.bool_())
 
     def _check(self, spec: dict[str, Any], value: str) -> Check:
-        cache = self.cache[spec["name"]]
-        found = cache.get(value)
-        if found is None:
-            stripped = nfc(value.strip())
-            found = self.std._check(spec, stripped) if stripped else Check(True, None)
-            if found.ok and stripped != value:
-                found = Check(True, found.value, True, found.rule, found.message, found.params, found.warning)
-            if len(cache) > CACHE_LIMIT:
-                cache.clear()
-            cache[value] = found
+        stripped = nfc(value.strip())
+        found = self.std._check(spec, stripped) if stripped else Check(True, None)
+        if found.ok and stripped != value:
+            found = Check(True, found.value, True, found.rule, found.message, found.params, found.warning)
         return found
+
+    def _lookup(self, spec: dict[str, Any], col: pa.Array) -> tuple[_Known, pa.Array]:
+        """The field's checked distinct values (each value is checked once, across chunks) and, per row, the
+        index of its value among them (null for an empty cell)."""
+        known = self.known[spec["name"]]
+        index = pc.index_in(col, value_set=known.raw)
+        new = pc.unique(pc.filter(col, pc.and_(pc.is_null(index), pc.is_valid(col))))
+        if len(new):
+            if len(known.raw) + len(new) > CACHE_LIMIT:  # bounded memory: start again
+                known = self.known[spec["name"]] = _Known.empty(known.values.type)
+                new = pc.unique(pc.drop_null(col))
+            checks = [self._check(spec, v) for v in new.to_pylist()]
+            known.add(new, checks)
+            index = pc.index_in(col, value_set=known.raw)
+        return known, index
 
     def run(self, chunk: Chunk) -> tuple[pa.Table, list[dict[str, Any]]]:
         """(accepted rows with system columns missing, error report lines)."""
@@ -145,17 +182,12 @@ class Pipeline:
                 address = pc.replace_substring_regex(address, HAMLET, "")
                 col = pc.if_else(pc.is_null(col), address, col)
             fast = self._fast(spec, col) if n else None
-            encoded = pc.dictionary_encode(pc.if_else(pc.is_null(fast[0]), col, None) if fast else col)
-            uniques = encoded.dictionary.to_pylist()
-            checks: list[Check | None] = [self._check(spec, u) for u in uniques]
-            values = pa.array([ch.value if ch else None for ch in checks], ARROW_TYPES[spec["type"]])
-            bad = pa.array([not (ch and ch.ok) for ch in checks], pa.bool_())
-            fixed = pa.array([bool(ch and ch.ok and ch.fixed) for ch in checks], pa.bool_())
-            indices = encoded.indices
-            column = values.take(indices)
+            known, indices = self._lookup(spec, pc.if_else(pc.is_null(fast[0]), col, None) if fast else col)
+            checks = known.checks
+            column = known.values.take(indices)
             is_null = pc.is_null(col)
-            bad_rows = pc.fill_null(bad.take(indices), False)
-            fixed_rows = pc.fill_null(fixed.take(indices), False)
+            bad_rows = pc.fill_null(known.bad.take(indices), False)
+            fixed_rows = pc.fill_null(known.fixed.take(indices), False)
             if fast:
                 column = pc.coalesce(fast[0], column)
                 fixed_rows = pc.or_(fixed_rows, pc.and_(pc.is_valid(fast[0]), fast[1]))

@@ -149,6 +149,15 @@ def _ensure_published(folder: Path) -> Path:
         current = _current(folder)
         if current is not None and current.exists():
             return current
+        # CURRENT names a file that is gone: the newest earlier generation (a newer file is a writer's unpublished
+        # copy, never published as is)
+        published = sorted(
+            (g for g in folder.glob("g*.duckdb") if current and 0 < _generation(g) < _generation(current)),
+            key=_generation,
+        )
+        if current is not None and published:
+            _publish(folder, published[-1])
+            return published[-1]
         first = folder / "g000001.duckdb"
         for stale in (first, first.with_name(first.name + ".wal")):
             stale.unlink(missing_ok=True)
