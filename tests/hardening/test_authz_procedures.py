@@ -78,6 +78,27 @@ ROWS: list[Row] = [
     ],
     *[Row(c, "POST", "/ho-so/{code}/thanh-toan", NO) for c in ("b", "citizen2")],
     *[Row(c, "POST", "/ho-so/{code}/danh-gia", NO, data={"rating": "1"}) for c in ("b", "citizen2")],
+    # reports: an agency's administrator sees its own agency's figures; leaders (and the platform) see all
+    *rows_for(
+        "/api/v1/procedures/sync/report",
+        {"a_admin": 200, "admin": 200},
+        query="period={period}",
+        has=("{code}",),
+        check=lambda r: r.json()["received"] == 1,
+    ),
+    *rows_for(
+        "/api/v1/procedures/sync/report",
+        {"b_admin": 200},
+        query="period={period}",
+        lacks=("{code}",),
+        check=lambda r: r.json()["received"] == 0,
+    ),
+    *rows_for("/api/v1/procedures/sync/report", {"a": 403, "citizen": 403}, query="period={period}"),
+    *rows_for(
+        "/api/v1/procedures/index766/trace",
+        {"b": 403},
+        query="period={period}&indicator=1.1&agency={agency_a}",
+    ),
     # pre-filling a form: only the caller's own data
     *rows_for(
         "/api/v1/procedures/prefill", {"citizen2": 200}, query="procedure_code=" + LLTP, lacks=("{pid}",)
@@ -149,6 +170,7 @@ def test_procedures_matrix(client: TestClient, factory: Factory, db: Database) -
         "name": citizen.principal.name,
         "person": citizen.id,
         "agency_a": r.json().get("agency_code", "000.00.05.H41"),
+        "period": "20{0[0]}{0[1]}-{0[2]}{0[3]}".format(code.split("-")[1]),  # the month it was received
     }
     r = client.post(
         F,

@@ -93,7 +93,9 @@ def sync_report(session: SessionDep, principal: CurrentPrincipal, period: Period
     if not principal.has_role("leader", "agency_admin"):
         raise Forbidden("role_required", "This needs one of the roles: {roles}", roles="leader, agency_admin")
     since, until = index766.period_bounds(period)
-    return sync.reconciliation(session, since, until)
+    # Leaders (and platform admins) see the province; an agency's administrator sees the agency's dossiers.
+    agency = None if principal.has_role("leader") else principal.agency_code
+    return sync.reconciliation(session, since, until, agency)
 
 
 # ---- measures for the KPI engine (governance) ----------------------------------------------------------------

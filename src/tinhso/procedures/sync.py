@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -135,13 +135,16 @@ def send_pending(session: Session, now: datetime | None = None, batch: int = 200
     return report
 
 
-def reconciliation(session: Session, since: datetime, until: datetime) -> dict[str, Any]:
-    """Dossiers received in the period against what reached the national portal."""
+def reconciliation(
+    session: Session, since: datetime, until: datetime, agency_code: str | None = None
+) -> dict[str, Any]:
+    """Dossiers received in the period against what reached the national portal (one agency's, if named)."""
+    mine = Dossier.agency_code == agency_code if agency_code else true()
     received = (
         session.scalar(
             select(func.count())
             .select_from(Dossier)
-            .where(Dossier.received_at >= since, Dossier.received_at < until)
+            .where(Dossier.received_at >= since, Dossier.received_at < until, mine)
         )
         or 0
     )
@@ -149,17 +152,25 @@ def reconciliation(session: Session, since: datetime, until: datetime) -> dict[s
         session.scalar(
             select(func.count())
             .select_from(Dossier)
-            .where(Dossier.received_at >= since, Dossier.received_at < until, Dossier.synced_at.is_not(None))
+            .where(
+                Dossier.received_at >= since,
+                Dossier.received_at < until,
+                Dossier.synced_at.is_not(None),
+                mine,
+            )
         )
         or 0
     )
-    by_status = dict(
-        session.execute(select(SyncRecord.status, func.count()).group_by(SyncRecord.status)).tuples().all()
-    )
+    records = select(SyncRecord.status, func.count()).group_by(SyncRecord.status)
+    if agency_code:
+        records = records.where(SyncRecord.dossier_code.in_(select(Dossier.code).where(mine)))
+    by_status = dict(session.execute(records).tuples().all())
     missing = list(
         session.scalars(
             select(Dossier.code)
-            .where(Dossier.received_at >= since, Dossier.received_at < until, Dossier.synced_at.is_(None))
+            .where(
+                Dossier.received_at >= since, Dossier.received_at < until, Dossier.synced_at.is_(None), mine
+            )
             .order_by(Dossier.code)
             .limit(100)
         )
