@@ -71,7 +71,9 @@ class Platform:
         root.mkdir(parents=True, exist_ok=True)
         self.env = {
             **os.environ,
-            "TINHSO_ENVIRONMENT": "production",
+            # The test environment: what differs from production is only the warm-up of the assistant's index
+            # at start (CPU these tests do not need) and the environment module's MQTT default (set below).
+            "TINHSO_ENVIRONMENT": "test",
             "TINHSO_SECRET_KEY": secrets.token_urlsafe(48),
             "TINHSO_DATABASE_URL": db_url,
             "TINHSO_BUS_URL": "inprocess://",

@@ -168,6 +168,15 @@ def _scalar(db: Database, stmt: Any) -> int:
         return int(s.scalar(stmt) or 0)
 
 
+def _one_backend(db: Database) -> None:
+    """The brokers' comings and goings do not depend on the database: run them once (on the first backend of
+    the run, SQLite in CI), to keep the suite's cost down."""
+    from tests.conftest import BACKENDS
+
+    if db.dialect != BACKENDS[0]:
+        pytest.skip(f"broker restarts are tested once, on {BACKENDS[0]}")
+
+
 # ------------------------------------------------------------------------------------------ NATS JetStream
 
 
@@ -195,6 +204,7 @@ class Hook:
 def test_nats_away_and_back_the_outbox_keeps_every_event(
     db: Database, factory: Factory, tmp_path: Path
 ) -> None:
+    _one_backend(db)
     nats = PrivateNats(tmp_path / "nats")
     nats.start()
     hook = Hook()
@@ -265,6 +275,7 @@ def _reading(minutes_ago: int, value: float) -> dict[str, Any]:
 
 @pytest.mark.mqtt
 def test_mqtt_broker_away_and_back_ingestion_resumes(db: Database, factory: Factory, tmp_path: Path) -> None:
+    _one_backend(db)
     from tinhso.environment.models import Reading
     from tinhso.reference.models import Commune
 
