@@ -5,53 +5,15 @@ End-to-end through the proxy, and a rolling restart of one API process under loa
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
 
-from tinhso.ops.datacentre import nginx_binary, start
-
-PG_ADMIN = os.environ.get("TINHSO_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+from .conftest import ADMIN_PASSWORD
 
 pytestmark = [pytest.mark.slow, pytest.mark.nats, pytest.mark.mqtt, pytest.mark.timeout(900)]
-ADMIN_PASSWORD = "mật-khẩu-quản-trị-dc-1"
-
-
-@pytest.fixture(scope="module")
-def deployment(tmp_path_factory):
-    if nginx_binary() is None:
-        pytest.fail("nginx is not installed: run scripts/system-deps.sh")
-    name = f"tinhso_dc_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN.rsplit("/", 1)[0].replace("+psycopg", "") + f"/{name}"
-    root: Path = tmp_path_factory.mktemp("dc")
-    dep = start(root, url)
-    try:
-        import subprocess
-        import sys
-
-        subprocess.run(
-            [sys.executable, "-m", "tinhso.cli", "create-admin", "quantri", "--password-stdin"],
-            input=ADMIN_PASSWORD + "\n",
-            env=dep.env,
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        yield dep
-    finally:
-        dep.stop()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _admin_headers(client):
@@ -65,7 +27,8 @@ def _admin_headers(client):
 def test_served_through_the_proxy_by_both_processes(deployment):
     with httpx.Client(base_url=deployment.url, timeout=10) as client:
         ready = client.get("/readyz").json()
-        assert ready["status"] == "ok" and ready["checks"]["database"]["dialect"] == "postgresql"
+        assert ready["status"] == "ok", ready
+        assert ready["checks"]["database"]["dialect"] == "postgresql"
         assert client.get("/api/v1/communes").json()["total"] == 130
         home = client.get("/")
         assert home.status_code == 200 and "Nghệ An" in home.text

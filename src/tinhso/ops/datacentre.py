@@ -33,6 +33,8 @@ http {{
   upstream tinhso {{
 {servers}
     keepalive 32;
+    # Below uvicorn's 5 s: nginx never reuses a connection the server is closing (a POST is not resent).
+    keepalive_timeout 4s;
   }}
   server {{
     listen 127.0.0.1:{port};
@@ -77,13 +79,48 @@ class Deployment:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.proxy_port}"
 
+    @property
+    def nginx_conf(self) -> Path:
+        return self.root / "nginx" / "nginx.conf"
+
+    def write_proxy_conf(self, down: frozenset[int] = frozenset()) -> None:
+        """nginx's configuration: every API process as an upstream, those in `down` taken out."""
+        servers = "\n".join(
+            f"    server 127.0.0.1:{p} max_fails=0{' down' if p in down else ''};" for p in self.api_ports
+        )
+        self.nginx_conf.parent.mkdir(exist_ok=True)
+        self.nginx_conf.write_text(
+            NGINX_CONF.format(root=self.nginx_conf.parent, servers=servers, port=self.proxy_port),
+            encoding="utf-8",
+        )
+
+    def reload_proxy(self, down: frozenset[int] = frozenset()) -> None:
+        """Reload nginx with `down` taken out, and wait until its old workers have finished every request they
+        had (a graceful reload: new requests go to the new workers at once)."""
+        assert self.nginx is not None
+        before = set(children(self.nginx.pid))
+        self.write_proxy_conf(down)
+        self.nginx.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            now = set(children(self.nginx.pid))
+            if now and not now & before:
+                return
+            time.sleep(0.1)
+        raise TimeoutError("nginx did not finish reloading")
+
     def restart_api(self, index: int) -> None:
-        """Replace one API process (a rolling restart): the proxy keeps serving through the other."""
+        """Replace one API process (a rolling restart) without failing a request: drain it from nginx first
+        (a process that stops closes connections nginx may just have sent a request on, and nginx does not
+        resend a POST), restart it, and put it back once it answers."""
+        port = self.api_ports[index]
+        self.reload_proxy(down=frozenset({port}))
         old = self.apis[index]
         old.send_signal(signal.SIGTERM)
-        old.wait(timeout=30)
-        self.apis[index] = _serve(self.env, self.api_ports[index], self.root)
-        _wait_http(f"http://127.0.0.1:{self.api_ports[index]}/healthz")
+        old.wait(timeout=60)
+        self.apis[index] = _serve(self.env, port, self.root)
+        _wait_http(f"http://127.0.0.1:{port}/readyz")
+        self.reload_proxy()
 
     def stop(self) -> None:
         procs = [p for p in [self.nginx, self.worker, *self.apis] if p is not None]
@@ -95,6 +132,15 @@ class Deployment:
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+def children(pid: int) -> list[int]:
+    """Child processes of a process (Linux /proc): nginx's workers."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(c) for c in text.split()]
 
 
 def _tinhso(*args: str) -> list[str]:
@@ -165,6 +211,9 @@ def start(
         capture_output=True,
         timeout=900,
     )
+    # Once more right before the processes start: a no-op unless the installed code gained a migration while
+    # the seed ran (the processes would then report it missing and never become ready).
+    subprocess.run(_tinhso("migrate"), env=env, check=True, capture_output=True, timeout=300)
     dep = Deployment(
         root=root, env=env, proxy_port=proxy_port, api_ports=[free_port() for _ in range(api_count)]
     )
@@ -179,15 +228,9 @@ def start(
         )
         for port in dep.api_ports:
             _wait_http(f"http://127.0.0.1:{port}/healthz")
-        nginx_root = root / "nginx"
-        nginx_root.mkdir(exist_ok=True)
-        servers = "\n".join(f"    server 127.0.0.1:{p} max_fails=0;" for p in dep.api_ports)
-        conf = nginx_root / "nginx.conf"
-        conf.write_text(
-            NGINX_CONF.format(root=nginx_root, servers=servers, port=proxy_port), encoding="utf-8"
-        )
+        dep.write_proxy_conf()
         dep.nginx = subprocess.Popen(
-            [nginx, "-p", str(nginx_root), "-c", str(conf), "-g", "daemon off;"],
+            [nginx, "-p", str(dep.nginx_conf.parent), "-c", str(dep.nginx_conf), "-g", "daemon off;"],
             stdout=(root / "nginx.out").open("ab"),
             stderr=subprocess.STDOUT,
         )
