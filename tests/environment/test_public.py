@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from tinhso.environment import demo, measures
+from tinhso.environment.aggregates import VN_TZ
 from tinhso.environment.indices import aqi_category
-from tinhso.environment.ingest import VN_TZ
 from tinhso.environment.models import Alert, IndexValue, Station
 from tinhso.identity.auth import SESSION_COOKIE, start_web_session
 

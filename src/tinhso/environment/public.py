@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from tinhso.environment import parameters as params
 from tinhso.environment import repository as repo
+from tinhso.environment.aggregates import VN_TZ, hour_floor, local_day_start
 from tinhso.environment.indices import Category, aqi_category, wqi_category
-from tinhso.environment.ingest import VN_TZ, hour_floor, local_day_start
 from tinhso.environment.models import HourlyMean, IndexValue, Station
 from tinhso.kit.db import utcnow
 from tinhso.reference.models import Commune

@@ -11,8 +11,8 @@ from fastapi.responses import Response
 
 from tinhso.environment import public
 from tinhso.environment import repository as repo
+from tinhso.environment.aggregates import VN_TZ
 from tinhso.environment.indices import aqi_categories, wqi_categories
-from tinhso.environment.ingest import VN_TZ
 from tinhso.kit.db import utcnow
 from tinhso.kit.deps import ReadSessionDep
 from tinhso.kit.errors import BadRequest, NotFound

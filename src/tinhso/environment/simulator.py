@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tinhso.environment.ingest import VN_TZ
+from tinhso.environment.aggregates import VN_TZ
 
 log = logging.getLogger("tinhso.environment.simulator")
 
