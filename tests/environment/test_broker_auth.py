@@ -5,6 +5,7 @@ its own topic, and a revoked credential is refused after the broker reloads (SIG
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import socket
 import subprocess
@@ -163,17 +164,18 @@ def test_devices_publish_only_to_their_own_topic(client, db, official, commune_c
         assert ing.connected.wait(10) and not rc.is_failure  # type: ignore[attr-defined]
         time.sleep(0.3)  # the shared subscription is in place
 
-        def send(station_code: str, device_code: str, minute: int) -> None:
+        def send(station_code: str, device_code: str, minute: int, via=None, cred=cred_a, qos=1) -> None:  # noqa: ANN001
             t = datetime.now(UTC).replace(minute=minute, second=0, microsecond=0)
             body = {
-                "username": cred_a["mqtt_username"],
-                "password": cred_a["mqtt_password"],
+                "username": cred["mqtt_username"],
+                "password": cred["mqtt_password"],
                 "readings": [{"parameter": "PM10", "value": 30, "time": t.isoformat()}],
             }
-            import json
-
-            info = device.publish(f"{PREFIX}/{station_code}/{device_code}/readings", json.dumps(body), qos=1)
-            info.wait_for_publish(10)
+            info = (via or device).publish(
+                f"{PREFIX}/{station_code}/{device_code}/readings", json.dumps(body), qos=qos
+            )
+            if qos:
+                info.wait_for_publish(10)
 
         # Device A onto device B's topic: the broker drops it before the platform sees it.
         send("KK-B", "LOGGER-1", 1)
@@ -198,9 +200,17 @@ def test_devices_publish_only_to_their_own_topic(client, db, official, commune_c
             return bool(code.is_failure)  # type: ignore[attr-defined]
 
         assert wait_for(refused_now)
+        # A's connection from before the revocation stays open, but the reloaded ACL stops its publishing: the
+        # platform never sees the message (it would refuse the revoked credential and count a refusal).
+        send("KK-A", dev_a["code"], 3, qos=0)
         other, rc = connect(port, cred_b["mqtt_username"], cred_b["mqtt_password"])
-        close(other)
-        assert not rc.is_failure  # type: ignore[attr-defined]
+        try:
+            assert not rc.is_failure  # type: ignore[attr-defined]
+            send("KK-B", "LOGGER-1", 4, via=other, cred=cred_b)
+            assert wait_for(lambda: ing.stored == 2) and readings_of(db, st_b["id"]) == 1
+            assert not wait_for(lambda: ing.refused > 0, timeout=2.0)
+        finally:
+            close(other)
     finally:
         close(device)
         ing.stop()
