@@ -19,7 +19,12 @@ from tinhso.kit import logging as kit_logging
 from tinhso.kit.db import Database, get_database
 from tinhso.kit.errors import document_errors, install_error_handlers
 from tinhso.kit.events import Dispatcher, bus
-from tinhso.kit.middleware import BodyLimitMiddleware, PrefixAppsMiddleware, RequestContextMiddleware
+from tinhso.kit.middleware import (
+    BodyLimitMiddleware,
+    PrefixAppsMiddleware,
+    RefuseNulMiddleware,
+    RequestContextMiddleware,
+)
 from tinhso.kit.ratelimit import RateLimitMiddleware
 from tinhso.modules import plugins
 from tinhso.settings import Settings, get_settings
@@ -86,6 +91,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # Modules that stream large bodies (gateway, uploads) enforce their own limits.
     exempt = tuple(p for _, plugin in loaded for p in getattr(plugin, "body_limit_exempt", ()))
+    # Inside the body limit: refuses text carrying U+0000 (PostgreSQL stores it nowhere) with 422.
+    app.add_middleware(RefuseNulMiddleware, exempt_prefixes=exempt)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, exempt_prefixes=exempt)
     # Request budgets per client address and per credential (TINHSO_RATE_LIMIT_*), shared by the processes.
     rate_exempt = tuple(p for _, plugin in loaded for p in getattr(plugin, "rate_limit_exempt", ()))

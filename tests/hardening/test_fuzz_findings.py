@@ -49,3 +49,34 @@ def test_procedure_catalogue_export_declares_csv(app, client) -> None:  # noqa: 
     assert_conforms(
         app, "GET", "/api/v1/procedures/catalog/export", client.get("/api/v1/procedures/catalog/export")
     )
+
+
+def test_text_with_the_nul_character_is_refused_not_a_server_error(app, client, platform_admin, db) -> None:  # noqa: ANN001
+    from sqlalchemy import func, select
+
+    from tinhso.identity.models import Person
+
+    with db.session() as session:
+        before = session.scalar(select(func.count()).select_from(Person))
+    body = {"username": "nul-user", "full_name": "Nguyễn\u0000Văn", "email": "a@b.vn", "roles": ["official"]}
+    refused = client.post("/api/v1/people", json=body, headers=platform_admin.headers)
+    assert refused.status_code == 422
+    assert refused.json()["code"] == "nul_character"
+    assert refused.json()["message"]["vi"].startswith("Văn bản không được chứa")
+    assert_conforms(app, "POST", "/api/v1/people", refused)
+    in_key = client.post(
+        "/api/v1/exchange/access-requests", json={"a\u0000": 1}, headers=platform_admin.headers
+    )
+    assert in_key.status_code == 422
+    assert client.get("/api/v1/agencies?q=a%00b").status_code == 422
+    form = client.post(
+        "/auth/token",
+        content=b"grant_type=password&username=a%00",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert form.status_code == 422
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Person)) == before
+    # A backslash followed by "u0000" is ordinary text.
+    fine = client.get("/api/v1/agencies", params={"q": "\\u0000"})
+    assert fine.status_code == 200

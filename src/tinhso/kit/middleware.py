@@ -131,6 +131,82 @@ async def send_error(
     await send({"type": "http.response.body", "body": raw})
 
 
+NUL_MESSAGE = "Text must not contain the NUL character (U+0000)"
+
+
+class RefuseNulMiddleware:
+    """Refuse text input carrying the NUL character (U+0000) with 422 `nul_character`: PostgreSQL stores it in
+    neither text nor JSONB, and no field of the platform needs it. Checks the path, the query string and JSON or
+    form bodies (files and other binary bodies are left alone); a body is read only when it may hold one."""
+
+    def __init__(self, app: ASGIApp, exempt_prefixes: tuple[str, ...] = ()):
+        self.app = app
+        self.exempt = exempt_prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(self.exempt):
+            await self.app(scope, receive, send)
+            return
+        query = scope.get("query_string", b"")
+        if "\x00" in scope["path"] or b"%00" in query or b"\x00" in query:
+            await send_error(scope, send, 422, "nul_character", NUL_MESSAGE)
+            return
+        ctype = dict(scope.get("headers") or []).get(b"content-type", b"").split(b";")[0].strip().lower()
+        is_json = ctype == b"application/json" or ctype.endswith(b"+json")
+        if not (is_json or ctype == b"application/x-www-form-urlencoded"):
+            await self.app(scope, receive, send)
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if _carries_nul(body, is_json):
+            await send_error(scope, send, 422, "nul_character", NUL_MESSAGE)
+            return
+        replayed = False
+
+        async def _replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, _replay, send)
+
+
+def _carries_nul(body: bytes, is_json: bool) -> bool:
+    if b"\x00" in body:
+        return True
+    if not is_json:
+        return b"%00" in body
+    if b"\\u0000" not in body:
+        return False
+    import json
+
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return False  # the application answers invalid JSON itself
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 class PrefixAppsMiddleware:
     """Serve some path prefixes with plain ASGI apps ahead of routing (a module's hot data path, such as the
     exchange gateway's `/r1/`): they skip routing and dependency resolution and do their own authentication,
