@@ -164,3 +164,20 @@ def test_station_reads(client, air, factory) -> None:  # noqa: ANN001
         headers=air.official.headers,
     )
     assert r.status_code == 400 and r.json()["code"] == "bad_time_range"
+
+
+def test_readings_are_idempotent_per_station_whichever_device_sends_them(client, db, air) -> None:  # noqa: ANN001
+    from tests.environment.conftest import make_device
+
+    _, second = make_device(client, air.official, air.station, code="LOGGER-2")
+    t = (hour_ago(2) + timedelta(minutes=10)).isoformat()
+    one = {"parameter": "PM2.5", "value": 20.0, "time": t}
+    r = client.post(URL, json={"readings": [one, dict(one, value=21.0)]}, headers=h(air.token))
+    assert r.json()["accepted"] == 1 and r.json()["duplicates"] == 1  # the same reading twice in one batch
+    r = client.post(URL, json={"readings": [dict(one, value=22.0)]}, headers=h(second["token"]))
+    assert r.json() == {"accepted": 0, "duplicates": 1, "flagged": 0, "alerts": []}
+    with db.transaction() as s:
+        stored = list(s.scalars(select(Reading.value).where(Reading.parameter == "PM2.5")))
+        mean = s.scalar(select(HourlyMean).where(HourlyMean.parameter == "PM2.5"))
+    assert stored == [20.0]
+    assert mean is not None and mean.count == 1 and mean.mean == pytest.approx(20.0)

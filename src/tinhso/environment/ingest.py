@@ -246,18 +246,23 @@ def _flag_steps(session: Session, rows: list[dict[str, Any]]) -> None:
 
 def store(session: Session, rows: list[dict[str, Any]], now: datetime | None = None) -> StoreResult:
     """Store prepared rows once each, then update the hourly means and recompute the indices they touch and
-    run the alert rules. Duplicates (same device, parameter and time) are counted and ignored."""
+    run the alert rules. Duplicates (same station, parameter and time — whichever device sent them, in this
+    batch or before) are counted and ignored."""
     from tinhso.environment import alerts
 
     now = now or utcnow()
     result = StoreResult()
     if not rows:
         return result
-    _flag_steps(session, rows)
+    unique: dict[tuple[str, str, datetime], dict[str, Any]] = {}
+    for r in rows:
+        unique.setdefault((r["station_id"], r["parameter"], r["observed_at"]), r)
+    rows_in = list(unique.values())
+    _flag_steps(session, rows_in)
     table = Reading.__table__
     conn = session.connection()
-    for start in range(0, len(rows), 5000):
-        chunk = rows[start : start + 5000]
+    for start in range(0, len(rows_in), 5000):
+        chunk = rows_in[start : start + 5000]
         ids = _insert_readings(session, chunk)
         if len(ids) == len(chunk):  # the usual case: nothing was there already
             result.inserted += chunk
@@ -267,12 +272,12 @@ def store(session: Session, rows: list[dict[str, Any]], now: datetime | None = N
             done |= {
                 (d, p, aware(t))
                 for d, p, t in conn.execute(
-                    select(table.c.device_id, table.c.parameter, table.c.observed_at).where(
+                    select(table.c.station_id, table.c.parameter, table.c.observed_at).where(
                         table.c.id.in_(ids[part : part + 500])
                     )
                 )
             }
-        result.inserted += [r for r in chunk if (r["device_id"], r["parameter"], r["observed_at"]) in done]
+        result.inserted += [r for r in chunk if (r["station_id"], r["parameter"], r["observed_at"]) in done]
     result.accepted = len(result.inserted)
     result.duplicates = len(rows) - result.accepted
     result.flagged = sum(1 for r in result.inserted if r["quality"] != "ok")
@@ -324,7 +329,7 @@ _READING_COLUMNS = (
 _PG_INSERT_READINGS = text(
     f"INSERT INTO environment_reading ({', '.join(c for c, _ in _READING_COLUMNS)}) "
     f"SELECT * FROM unnest({', '.join(f'CAST(:{c} AS {t}[])' for c, t in _READING_COLUMNS)}) "
-    "ON CONFLICT (device_id, parameter, observed_at) DO NOTHING RETURNING id"
+    "ON CONFLICT (station_id, parameter, observed_at) DO NOTHING RETURNING id"
 )
 
 
@@ -337,7 +342,7 @@ def _insert_readings(session: Session, rows: list[dict[str, Any]]) -> list[int]:
         return [i for (i,) in conn.execute(_PG_INSERT_READINGS, arrays)]
     stmt = (
         sqlite_insert(Reading)
-        .on_conflict_do_nothing(index_elements=["device_id", "parameter", "observed_at"])
+        .on_conflict_do_nothing(index_elements=["station_id", "parameter", "observed_at"])
         .returning(Reading.id)
     )
     return [i for (i,) in conn.execute(stmt, rows)]

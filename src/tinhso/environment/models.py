@@ -88,12 +88,17 @@ class DeviceCredential(Base, IdMixin, TimestampMixin):
 
 
 class Reading(Base):
-    """One raw measurement in the parameter's canonical unit; idempotent on (device, parameter, time)."""
+    """One raw measurement in the parameter's canonical unit; idempotent on (station, parameter, time).
+
+    The older (device, parameter, time) constraint stays until the next release's contract migration: the
+    previous release's processes still name it in their inserts while they serve."""
 
     __tablename__ = "environment_reading"
     __table_args__ = (
         UniqueConstraint("device_id", "parameter", "observed_at"),
-        Index("ix_environment_reading_station_param_time", "station_id", "parameter", "observed_at"),
+        Index(
+            "uq_environment_reading_station_param_time", "station_id", "parameter", "observed_at", unique=True
+        ),
     )
     id: Mapped[int] = mapped_column(BIGINT, primary_key=True, autoincrement=True)
     station_id: Mapped[str] = mapped_column(String(32))
