@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tinhso.kit.i18n import both
@@ -187,6 +188,24 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )
+
+    @app.exception_handler(sa_exc.TimeoutError)
+    async def _pool_exhausted(request: Request, exc: sa_exc.TimeoutError) -> JSONResponse:
+        # Every pooled connection is busy (overload): tell the caller to come back rather than a bare 500.
+        log.warning("database connection pool exhausted", extra={"request_id": request_id_of(request)})
+        response = error_response(503, "database_busy", "The service is busy; try again shortly", request)
+        response.headers["Retry-After"] = "5"
+        return response
+
+    @app.exception_handler(sa_exc.OperationalError)
+    async def _database_unavailable(request: Request, exc: sa_exc.OperationalError) -> JSONResponse:
+        # The database is restarting, unreachable or locked for longer than the busy timeout.
+        log.warning("database unavailable: %s", exc.orig, extra={"request_id": request_id_of(request)})
+        response = error_response(
+            503, "database_unavailable", "The service is temporarily unavailable; try again shortly", request
+        )
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
