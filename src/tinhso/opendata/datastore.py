@@ -18,6 +18,7 @@ import re
 import secrets
 from collections.abc import Iterable
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -113,8 +114,15 @@ _SQL_TYPES: dict[str, Any] = {"int": BigInteger, "numeric": Float, "bool": Boole
 
 
 def _table(name: str, fields: list[dict[str, Any]]) -> Table:
+    return _typed_table(name, tuple(f["type"] for f in fields))
+
+
+@lru_cache(maxsize=256)
+def _typed_table(name: str, types: tuple[str, ...]) -> Table:
+    """One Table object per DataStore table and shape, so its statements hit SQLAlchemy's compiled cache
+    (a new Table object per request would compile every query anew and fill the cache with copies)."""
     cols: list[Any] = [Column("_id", Integer, primary_key=True, autoincrement=False), Column("_text", Text)]
-    cols += [Column(f"c{i}", _SQL_TYPES.get(f["type"], Text)) for i, f in enumerate(fields)]
+    cols += [Column(f"c{i}", _SQL_TYPES.get(kind, Text)) for i, kind in enumerate(types)]
     return Table(name, MetaData(), *cols)
 
 
