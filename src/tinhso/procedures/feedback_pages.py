@@ -4,7 +4,6 @@ the published answers."""
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -15,12 +14,11 @@ from tinhso.identity.models import Agency
 from tinhso.kit.db import utcnow
 from tinhso.kit.deps import SessionDep
 from tinhso.kit.errors import DomainError
-from tinhso.kit.i18n import gettext
 from tinhso.procedures import feedback
 from tinhso.procedures.calendar import WorkCalendar
 from tinhso.procedures.models import Feedback
-from tinhso.procedures.pages import _signin
-from tinhso.web.templating import language_of, render
+from tinhso.procedures.pages import _signin, refused
+from tinhso.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 Code = Annotated[str, Path(max_length=24)]
@@ -40,11 +38,6 @@ ACTION_LABELS = {
     "publish": "Publish the answer",
     "supplement": "Send the information asked for",
 }
-
-
-def _fail(request: Request, target: str, exc: DomainError) -> RedirectResponse:
-    msg = gettext(exc.message, language_of(request), **exc.params)
-    return RedirectResponse(f"{target}?error={quote(msg[:300])}", status_code=303)
 
 
 @router.get("/phan-anh", response_class=HTMLResponse)
@@ -108,8 +101,7 @@ def feedback_send(
                 agency_code=None if dossier_code else agency_code or None,
             )
     except DomainError as exc:
-        session.expire_all()
-        return _fail(request, "/phan-anh", exc)
+        return refused(request, session, "/phan-anh", exc)
     return RedirectResponse(f"/phan-anh/{fb.code}", status_code=303)
 
 
@@ -178,8 +170,7 @@ def feedback_action(
         with session.begin_nested():
             feedback.act(session, principal, fb, action, version=version, note=note)
     except DomainError as exc:
-        session.expire_all()
-        return _fail(request, f"/phan-anh/{code}", exc)
+        return refused(request, session, f"/phan-anh/{code}", exc)
     return RedirectResponse(f"/phan-anh/{code}", status_code=303)
 
 
@@ -198,6 +189,5 @@ def feedback_rating(
         with session.begin_nested():
             feedback.rate(session, principal, fb, satisfied == "yes")
     except DomainError as exc:
-        session.expire_all()
-        return _fail(request, f"/phan-anh/{code}", exc)
+        return refused(request, session, f"/phan-anh/{code}", exc)
     return RedirectResponse(f"/phan-anh/{code}", status_code=303)

@@ -4,10 +4,12 @@ dossier detail, transitions), leaders (the Decision 766 index), and the public r
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from tinhso.identity import repository as idrepo
 from tinhso.identity.auth import OptionalPrincipal
@@ -25,7 +27,6 @@ from tinhso.procedures import (
     feedback,
     files,
     index766,
-    organisations,
     payments,
     signing,
 )
@@ -57,6 +58,13 @@ ACTION_LABELS = {
 
 def _signin(request: Request) -> RedirectResponse:
     return RedirectResponse(f"/signin?next={request.url.path}", status_code=303)
+
+
+def refused(request: Request, session: Session, target: str, exc: DomainError) -> RedirectResponse:
+    """Back to `target` with the refusal's message; what the refused step wrote was rolled back."""
+    session.expire_all()
+    msg = gettext(exc.message, language_of(request), **exc.params)
+    return RedirectResponse(f"{target}?error={quote(msg[:300])}", status_code=303)
 
 
 def _ctx(request: Request, **kw: Any) -> dict[str, Any]:
@@ -252,9 +260,7 @@ def dossier_action(
         with session.begin_nested():
             dossiers.transition(session, principal, d, action, version=version, note=note)
     except DomainError as exc:
-        session.expire_all()
-        msg = gettext(exc.message, language_of(request), **exc.params)
-        return RedirectResponse(f"/ho-so/{code}?error={msg[:300]}", status_code=303)
+        return refused(request, session, f"/ho-so/{code}", exc)
     return RedirectResponse(f"/ho-so/{code}", status_code=303)
 
 
@@ -283,8 +289,7 @@ async def dossier_upload(
                 upload.content_type,
             )
     except DomainError as exc:
-        msg = gettext(exc.message, language_of(request), **exc.params)
-        return RedirectResponse(f"/ho-so/{code}?error={msg[:300]}", status_code=303)
+        return refused(request, session, f"/ho-so/{code}", exc)
     return RedirectResponse(f"/ho-so/{code}", status_code=303)
 
 
@@ -374,46 +379,6 @@ def lookup_page(
         {"ma": ma or "", "status": status, "error": error},
         status_code=200 if error is None else 404 if "not found" in error or "Không tìm" in error else 429,
     )
-
-
-@router.get("/kho-du-lieu", response_class=HTMLResponse, response_model=None)
-def edata_page(
-    request: Request,
-    session: SessionDep,
-    principal: OptionalPrincipal,
-    to_chuc: Annotated[str | None, Query(max_length=20)] = None,
-) -> Response:
-    """My e-data store, or (?to_chuc=<enterprise code>) that of an organisation I act for."""
-    if principal is None:
-        return _signin(request)
-    orgs = organisations.my_organisations(session, principal)
-    org = next((o for o in orgs if o.code == to_chuc), None)
-    code = org.code if org else None
-    return render(
-        request,
-        "procedures/edata.html",
-        {
-            "docs": edata.documents_of(session, principal, code),
-            "log": edata.access_log(session, principal, organisation=code),
-            "orgs": orgs,
-            "org": org,
-        },
-    )
-
-
-@router.post("/kho-du-lieu", response_model=None)
-async def edata_upload(request: Request, session: SessionDep, principal: OptionalPrincipal) -> Response:
-    if principal is None:
-        return _signin(request)
-    form = await request.form()
-    upload = form.get("file")
-    if upload is None or isinstance(upload, str):
-        return RedirectResponse("/kho-du-lieu", status_code=303)
-    data = await upload.read(files.MAX_BYTES + 1)
-    org = str(form.get("organisation") or "") or None
-    title, name = str(form.get("title") or ""), upload.filename or "tep"
-    edata.add_document(session, principal, title, name, data, upload.content_type, org)
-    return RedirectResponse(f"/kho-du-lieu?to_chuc={org}" if org else "/kho-du-lieu", status_code=303)
 
 
 @router.get("/can-bo/ho-so", response_class=HTMLResponse, response_model=None)

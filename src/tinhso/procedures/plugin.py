@@ -5,7 +5,15 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from tinhso.kit.events import Bus
-from tinhso.procedures import feedback_api, feedback_pages, govstack, organisations, reports, sync
+from tinhso.procedures import (
+    edata_pages,
+    feedback_api,
+    feedback_pages,
+    govstack,
+    organisations,
+    reports,
+    sync,
+)
 from tinhso.procedures import models as _models  # noqa: F401
 from tinhso.procedures.catalog import seed_catalog
 from tinhso.procedures.cli import cli as cli
@@ -20,6 +28,7 @@ routers = [
     reports.router,
     govstack.router,
     pages_router,
+    edata_pages.router,
     feedback_pages.router,
 ]
 home_page = "/thu-tuc"
