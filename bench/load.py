@@ -30,7 +30,7 @@ from typing import Any
 
 import sqlalchemy
 
-from tinhso.ops import loadmix
+from tinhso.ops import loadmix, memtrace
 from tinhso.ops.datacentre import start
 
 PG_ADMIN = os.environ.get(
@@ -192,9 +192,9 @@ def main() -> int:  # noqa: PLR0915
             with admin.connect() as conn:
                 conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
-        if ok:
+        if ok and not os.environ.get(memtrace.ENV):
             shutil.rmtree(tmp, ignore_errors=True)
-        else:  # keep the processes' logs (nginx error.log, api-*.log) for the diagnosis
+        else:  # keep the processes' logs (nginx error.log, api-*.log, var/memtrace-*.txt) for the diagnosis
             shutil.rmtree(tmp / "pg", ignore_errors=True)
             print(f"logs kept in {tmp / 'dc'}")
     report["load_average_end"] = loadavg()

@@ -105,6 +105,9 @@ def worker() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    from tinhso.ops.memtrace import start_from_env
+
+    start_from_env(settings.var_dir, stop)  # off unless TINHSO_MEMTRACE_MINUTES is set (docs/operations.md)
     dispatcher = Dispatcher(db, settings.outbox_poll_seconds)
     dispatcher.start()
     threads = []

@@ -191,6 +191,9 @@ def start(
     root.mkdir(parents=True, exist_ok=True)
     proxy_port = free_port()
     env = {
+        # Two malloc arenas instead of eight per core: with one arena per thread the worker's RSS kept growing
+        # as free space inside its arenas (docs/operations.md, soak); the environment may override it.
+        "MALLOC_ARENA_MAX": "2",
         **os.environ,
         "TINHSO_ENVIRONMENT": "production",
         "TINHSO_SECRET_KEY": secrets.token_urlsafe(48),
@@ -219,7 +222,8 @@ def start(
     )
     try:
         dep.apis = [_serve(env, port, root) for port in dep.api_ports]
-        worker_env = {**env, "TINHSO_RUN_DISPATCHER": "true"}
+        # Only the worker ingests MQTT: a plain subscription, which Mosquitto restores after a restart of its own.
+        worker_env = {**env, "TINHSO_RUN_DISPATCHER": "true", "TINHSO_ENV_MQTT_SHARED_SUBSCRIPTION": "false"}
         dep.worker = subprocess.Popen(
             _tinhso("worker"),
             env=worker_env,

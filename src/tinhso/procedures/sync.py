@@ -7,6 +7,7 @@ demo. Records are created by an event subscriber (exactly once per event) and se
 from __future__ import annotations
 
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -20,6 +21,7 @@ from tinhso.kit.events import Event
 from tinhso.procedures.models import Dossier, SyncRecord
 
 MAX_ATTEMPTS = 8
+RECENT = 1000  # records the test double keeps to show (it stands in for DVCQG in the demo and on the worker)
 
 
 class NationalPortal(Protocol):
@@ -28,9 +30,11 @@ class NationalPortal(Protocol):
 
 @dataclass
 class NationalPortalTestDouble:
-    """TEST DOUBLE of the DVCQG dossier-sync API: accepts records, can be told to fail the next calls."""
+    """TEST DOUBLE of the DVCQG dossier-sync API: accepts records, can be told to fail the next calls.
 
-    received: list[dict[str, Any]] = field(default_factory=list)
+    It keeps only the most recent records: a long-running worker sends it every dossier event."""
+
+    received: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT))
     fail_next: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
