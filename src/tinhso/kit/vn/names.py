@@ -86,6 +86,12 @@ def _word(word: str, style: str) -> str | None:
     return place_tone(_capitalise(word), style)
 
 
+def is_standard_word(word: str, style: str = "old") -> bool:
+    """Whether `word` is a syllable exactly as normalize_name writes it: a name made only of such words joined
+    by single spaces is already in standard form (normalize_name returns it unchanged, not fixed)."""
+    return _word(word, style) == word
+
+
 def normalize_name(value: object, style: str = "old") -> Check:
     """'  nguyễn   thị HOÀ ' -> 'Nguyễn Thị Hòa'."""
     raw = "" if value is None else str(value)
