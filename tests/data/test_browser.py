@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from tests.factories import CONGAN
@@ -57,10 +60,20 @@ def test_analytics_and_upload_pages(live_server, data_db, factory, tmp_path) -> 
             page.select_option("#entity", "household_business")
             page.fill("#source", "xa-16681")
             page.click("#upload-form button[type=submit]")
-            page.wait_for_selector('#status:has-text(\'"status": "done"\')', timeout=30000)
-            status = page.locator("#status").inner_text()
-            assert '"rows_accepted": 1' in status and '"rows_rejected": 1' in status
+            # the progress view: queued, loading, then the counts, quality scores and the error report
+            page.wait_for_selector("#state[data-status=done]", timeout=30000)
+            assert page.locator("#state").inner_text() == "Hoàn tất"
+            assert page.locator("#rows-accepted").inner_text() == "1"
+            assert page.locator("#rows-rejected").inner_text() == "1"
             assert page.locator("#progress").get_attribute("value") == "100"
+            assert page.locator("#quality tbody tr").count() == 6
+            report = page.locator("#error-report")
+            assert report.is_visible() and report.get_attribute("href", timeout=1000).endswith("/errors")
+            if shots := os.environ.get("TINHSO_SCREENSHOTS"):
+                page.screenshot(path=f"{shots}/upload-done.png", full_page=True)
+            with page.expect_download() as download:
+                report.click()
+            assert "99999" in Path(download.value.path()).read_text(encoding="utf-8-sig")
             page.goto(f"{live_server}/du-lieu/chat-luong")
             assert page.locator("table.quality tbody tr").count() == 2
             assert errors == []

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,7 +10,7 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from tinhso.data import dictionary, ingest, registries, warehouse, warehouse_api
+from tinhso.data import dictionary, ingest, jobs, registries, warehouse, warehouse_api
 from tinhso.data.models import Batch, CodeList, Record, Registry, SavedQuery
 from tinhso.data.query import run_query
 from tinhso.identity.auth import CurrentPrincipal, require_roles
@@ -462,6 +459,7 @@ def batch_read(b: Batch) -> dict[str, Any]:
         "bytes_done": b.bytes_done, "quality": b.quality, "error": b.error, "table": b.table_name,
         "created_at": b.created_at, "finished_at": b.finished_at, "duration_s": b.duration_s,
         "error_report": f"/api/v1/data/batches/{b.id}/errors" if b.error_report else None,
+        "attempts": b.attempts,
     }  # fmt: skip
 
 
@@ -470,29 +468,9 @@ def _official(principal: Principal) -> None:
         raise Forbidden("data_agency_only", "Only agencies can load data into the warehouse")
 
 
-def _run(db: Any, batch_id: str, path: Path, principal: Principal) -> None:
-    import time
-
-    try:
-        # the request that created the batch commits after this thread starts: wait until the batch is visible
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with db.transaction(write=False) as session:
-                if session.get(Batch, batch_id) is not None:
-                    break
-            time.sleep(0.05)
-        ingest.run_batch(db, batch_id, path, principal=principal)
-    except Exception:  # noqa: BLE001,S110 - the failure is recorded on the batch
-        pass
-    finally:
-        ingest.release(batch_id)  # (run_batch lets it go; this covers a batch that never became visible)
-        shutil.rmtree(path.parent, ignore_errors=True)
-
-
 @router.post("/api/v1/data/batches", status_code=202, tags=["data"])
 async def upload_batch(
     request: Request,
-    db: DatabaseDep,
     session: SessionDep,
     principal: CurrentPrincipal,
     file: Annotated[UploadFile, File()],
@@ -501,39 +479,38 @@ async def upload_batch(
 ) -> Response:
     """Upload a file (CSV, XLSX, JSON, XML) to load into the warehouse; poll the batch for progress.
 
-    The batch is created in the request's transaction; the load runs in the background once it is committed.
+    The file is stored and the batch queued in the request's transaction; a loader (`tinhso worker`, or this
+    process in a single-process installation) runs it, and runs it again from the stored file if its process
+    stops. The same file already loaded, queued or loading for this entity and source answers that batch.
     """
     import json
+
+    from starlette.background import BackgroundTask
 
     _official(principal)
     length = int(request.headers.get("content-length") or 0)
     if length > MAX_UPLOAD:
         raise PayloadTooLarge("upload_too_large", "Files over 1 GB must be loaded with the command line")
-    folder = Path(tempfile.mkdtemp(prefix="tinhso-upload-"))
-    path = folder / Path(file.filename or "upload.csv").name
-    size = 0
+    incoming = jobs.Incoming(session)
     try:
-        with path.open("wb") as out:
-            while block := await file.read(1 << 20):
-                size += len(block)
-                if size > MAX_UPLOAD:
-                    raise PayloadTooLarge(
-                        "upload_too_large", "Files over 1 GB must be loaded with the command line"
-                    )
-                out.write(block)
-        batch, reused = ingest.start_batch(session, path, entity, source, path.name, principal)
+        while block := await file.read(1 << 20):
+            if incoming.size + len(block) > MAX_UPLOAD:
+                raise PayloadTooLarge(
+                    "upload_too_large", "Files over 1 GB must be loaded with the command line"
+                )
+            incoming.write(block)
+        name = Path(file.filename or "upload.csv").name
+        batch, reused = jobs.enqueue(session, incoming, entity, source, name, principal)
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        incoming.discard()
         raise
-    body = batch_read(batch)
-    if reused:
-        shutil.rmtree(folder, ignore_errors=True)
-        return Response(
-            json.dumps(body | {"reused": True}, default=str), status_code=200, media_type="application/json"
-        )
-    threading.Thread(target=_run, args=(db, body["id"], path, principal), daemon=True).start()
+    body = batch_read(batch) | {"reused": reused}
+    pending = batch.status in ("queued", "running")
     return Response(
-        json.dumps(body | {"reused": False}, default=str), status_code=202, media_type="application/json"
+        json.dumps(body, default=str),
+        status_code=202 if pending else 200,
+        media_type="application/json",
+        background=BackgroundTask(jobs.wake) if pending else None,  # after the commit: the loader sees it
     )
 
 

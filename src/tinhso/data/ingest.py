@@ -310,9 +310,9 @@ def release(batch_id: str) -> None:
 
 
 def close_orphans(db: Database) -> int:
-    """Mark as failed the batches recorded as running whose lock no process holds (the process loading them
-    stopped: a restart, a crash). Nothing of theirs is in the warehouse unless published, and the next load of the
-    table removes rows of batches that are not done. Returns how many were closed."""
+    """Queue again from its stored file, or mark as failed (`jobs.recover`), each batch recorded as running whose
+    lock no process holds (the process loading it stopped: a restart, a crash). Nothing of theirs is in the
+    warehouse unless published, and the next load of the table removes rows of batches that are not done."""
     with db.transaction(write=False) as session:
         running = list(session.scalars(select(Batch.id).where(Batch.status == "running")))
     closed = 0
@@ -328,8 +328,9 @@ def close_orphans(db: Database) -> int:
             except BlockingIOError:
                 continue  # its process is loading it
             # the status is read again now that nobody can be finishing it
-            error = "interrupted: the process loading this file stopped before it finished"
-            closed += _mark_failed(db, batch_id, ("running",), error)
+            from tinhso.data.jobs import recover  # queued again from its stored file, or failed
+
+            closed += recover(db, batch_id)
             lock.unlink(missing_ok=True)
         finally:
             os.close(fd)

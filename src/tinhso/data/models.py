@@ -109,7 +109,11 @@ class WarehouseTable(Base, TimestampMixin):
 
 
 class Batch(Base, IdMixin, TimestampMixin):
-    """One ingestion of one file: counts, quality scores, the error report, progress."""
+    """One ingestion of one file: counts, quality scores, the error report, progress.
+
+    An uploaded file is stored under var/data/uploads/<id> and the batch is queued; a loader (`tinhso worker`, or
+    the API process in a single-process installation) claims it and runs it. `attempts` counts the runs started;
+    a run whose process stopped is queued again from the stored file, up to `jobs.MAX_ATTEMPTS`."""
 
     __tablename__ = "data_batch"
     entity_code: Mapped[str] = mapped_column(String(64), index=True)
@@ -119,7 +123,8 @@ class Batch(Base, IdMixin, TimestampMixin):
     file_sha256: Mapped[str] = mapped_column(String(64), index=True)
     table_name: Mapped[str] = mapped_column(String(64))
     agency_code: Mapped[str | None] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), default="running")  # running, done, failed
+    status: Mapped[str] = mapped_column(String(16), default="running")  # queued, running, done, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     rows_total: Mapped[int] = mapped_column(BigInteger, default=0)
     rows_accepted: Mapped[int] = mapped_column(BigInteger, default=0)
     rows_fixed: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -130,6 +135,9 @@ class Batch(Base, IdMixin, TimestampMixin):
     error: Mapped[str | None] = mapped_column(Text)
     error_report: Mapped[str | None] = mapped_column(String(500))
     created_by: Mapped[str | None] = mapped_column(String(64))
+    created_by_kind: Mapped[str | None] = mapped_column(
+        String(16)
+    )  # person or system: the loader acts for it
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     duration_s: Mapped[float | None] = mapped_column(Float)
 

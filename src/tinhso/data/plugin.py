@@ -36,22 +36,37 @@ def seed(session: Session, demo: bool) -> None:
 
 
 def startup(app: Any) -> None:
-    """Close the batches a stopped process left running (in the background: startup does not wait)."""
-    from tinhso.data.ingest import close_orphans
+    """Recover the batches a stopped process left running (queued again from their stored files) and, in a
+    single-process installation, load queued batches here (`jobs.loads_in_api`); in the background."""
+    from tinhso.data import jobs
 
-    threading.Thread(target=_quietly, args=(close_orphans, app.state.db), daemon=True).start()
+    if jobs.loads_in_api():
+        stop = app.state.data_loader_stop = threading.Event()
+        threading.Thread(
+            target=jobs.run_loader, args=(stop, app.state.db), name="data-loader", daemon=True
+        ).start()
+    else:
+        threading.Thread(target=_quietly, args=(jobs.sweep, app.state.db), daemon=True).start()
+
+
+def shutdown(app: Any) -> None:
+    """Stop this process's loader; a load it was running is recovered (queued again) by the next sweep."""
+    from tinhso.data import jobs
+
+    stop = getattr(app.state, "data_loader_stop", None)
+    if stop is not None:
+        jobs.stop_loader(stop)
 
 
 def worker(stop_event: threading.Event, db: Database) -> None:
-    """Batches whose loading process stopped (restart, crash) are marked failed, so they can be loaded again."""
-    from tinhso.data.ingest import close_orphans
+    """The loader of `tinhso worker`: runs queued batches, and queues again those whose process stopped."""
+    from tinhso.data import jobs
 
-    while not stop_event.wait(30):
-        _quietly(close_orphans, db)
+    jobs.run_loader(stop_event, db)
 
 
 def _quietly(fn: Any, db: Database) -> None:
     try:
         fn(db)
     except Exception:  # noqa: BLE001 - background housekeeping; the next round tries again
-        logging.getLogger(__name__).exception("data: closing interrupted batches")
+        logging.getLogger(__name__).exception("data: recovering interrupted batches")
