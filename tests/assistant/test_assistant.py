@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
@@ -15,7 +16,6 @@ from tests.factories import CONGAN, SKHCN, TUPHAP
 from tinhso.assistant import answer as compose
 from tinhso.assistant.config import assistant_settings
 from tinhso.assistant.models import AnswerLog
-from tinhso.assistant.service import limiter
 from tinhso.kit.events import publish, wait_until_dispatched
 
 needs_catalog = pytest.mark.skipif(
@@ -26,12 +26,10 @@ ASK = "/api/v1/ai/assistant/ask"
 
 
 @pytest.fixture(autouse=True)
-def _fresh_limits(monkeypatch):
-    limiter._seen.clear()
+def _fresh_settings(monkeypatch):
     assistant_settings.cache_clear()
     yield
     assistant_settings.cache_clear()
-    limiter._seen.clear()
 
 
 def catalog(db) -> dict[str, dict]:
@@ -192,13 +190,65 @@ def test_follow_up_question_in_the_same_conversation(client, db):
     assert alone["status"] == "unknown"
 
 
-def test_rate_limit_per_caller(client, monkeypatch):
+def _fresh_minute() -> None:
+    """Wait, if need be, for a fresh one-minute window (the budget counts in fixed windows)."""
+    left = 60 - time.time() % 60
+    if left < 15:
+        time.sleep(left + 0.05)
+
+
+def test_rate_limit_per_caller(client, factory, monkeypatch):
     monkeypatch.setenv("TINHSO_ASSISTANT_RATE_PER_MINUTE", "3")
     assistant_settings.cache_clear()
+    _fresh_minute()
     codes = [client.post(ASK, json={"question": "đăng ký khai sinh"}).status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
     resp = client.post(ASK, json={"question": "đăng ký khai sinh"})
-    assert resp.json()["code"] == "assistant_rate_limited" and int(resp.headers["Retry-After"]) >= 1
+    body = resp.json()
+    assert body["code"] == "assistant_rate_limited" and 1 <= int(resp.headers["Retry-After"]) <= 60
+    assert body["message"]["en"] == "Too many questions; wait a minute and ask again"
+    assert body["message"]["vi"] and body["message"]["vi"] != body["message"]["en"]
+    # A signed-in person has a budget of their own.
+    citizen = factory.citizen()
+    assert (
+        client.post(ASK, json={"question": "đăng ký khai sinh"}, headers=citizen.headers).status_code == 200
+    )
+
+
+@pytest.mark.parametrize("store", ["database", "redis"])
+def test_rate_limit_is_shared_by_the_api_processes(db, monkeypatch, request, store):
+    """Two API processes (two apps, each with its own limiter) on one database, or one Redis: one budget."""
+    from fastapi.testclient import TestClient
+
+    from tinhso.app import create_app
+    from tinhso.kit.db import Database
+    from tinhso.kit.ratelimit import DatabaseLimiter, rate_limit_settings
+    from tinhso.settings import get_settings
+
+    if store == "redis":
+        monkeypatch.setenv("TINHSO_REDIS_URL", request.getfixturevalue("redis_url"))
+    else:
+        monkeypatch.setenv("TINHSO_RATE_LIMIT_BACKEND", "database")
+    monkeypatch.setenv("TINHSO_ASSISTANT_RATE_PER_MINUTE", "3")
+    assistant_settings.cache_clear()
+    rate_limit_settings.cache_clear()
+    databases = [Database(db.engine), Database(db.engine)]
+    try:
+        with (
+            TestClient(create_app(get_settings(), databases[0])) as first,
+            TestClient(create_app(get_settings(), databases[1])) as second,
+        ):
+            _fresh_minute()
+            ask = [(first, second)[i % 2].post(ASK, json={"question": "đăng ký khai sinh"}) for i in range(5)]
+            assert [r.status_code for r in ask] == [200, 200, 200, 429, 429]
+            assert {r.json()["code"] for r in ask[3:]} == {"assistant_rate_limited"}
+    finally:
+        monkeypatch.undo()
+        rate_limit_settings.cache_clear()
+        for d in databases:
+            for limiter in d.__dict__.get("_rate_limiters", {}).values():
+                if isinstance(limiter, DatabaseLimiter) and limiter.engine is not db.engine:
+                    limiter.engine.dispose()
 
 
 @needs_catalog

@@ -7,7 +7,6 @@ import importlib.util
 import pytest
 
 from tinhso.assistant.config import assistant_settings
-from tinhso.assistant.service import limiter
 
 pytestmark = pytest.mark.browser
 
@@ -16,7 +15,6 @@ pytestmark = pytest.mark.browser
 def page(live_server):
     from playwright.sync_api import sync_playwright
 
-    limiter._seen.clear()
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path="/usr/bin/chromium",

@@ -6,7 +6,6 @@ import io
 import zipfile
 
 from tests.factories import TUPHAP
-from tinhso.assistant.service import limiter
 
 UPLOAD = "/api/v1/ai/documents/upload"
 ASK = "/api/v1/ai/assistant/ask"
@@ -94,7 +93,6 @@ def encrypted_pdf_bytes() -> bytes:
 
 
 def test_pdf_upload_is_extracted_page_by_page_and_cited(client, factory):
-    limiter._seen.clear()
     official = factory.person(("official",), agency=TUPHAP)
     data = pdf_bytes([["Mở đầu", "Văn bản nội bộ của Sở."], PDF_LINES])
     resp = client.post(
@@ -117,7 +115,6 @@ def test_pdf_upload_is_extracted_page_by_page_and_cited(client, factory):
 
 
 def test_html_upload_keeps_text_and_drops_scripts(client, factory):
-    limiter._seen.clear()
     official = factory.person(("official",), agency=TUPHAP)
     resp = client.post(UPLOAD, files={"file": ("tiep-dan.html", HTML, "text/html")}, headers=official.headers)
     assert resp.status_code == 201
@@ -132,7 +129,6 @@ def test_html_upload_keeps_text_and_drops_scripts(client, factory):
 
 
 def test_docx_upload(client, factory):
-    limiter._seen.clear()
     official = factory.person(("official",), agency=TUPHAP)
     resp = client.post(
         UPLOAD,

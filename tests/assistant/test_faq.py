@@ -6,7 +6,6 @@ from sqlalchemy import func, select
 
 from tests.factories import CONGAN, TUPHAP
 from tinhso.assistant.models import FaqEntry
-from tinhso.assistant.service import limiter
 
 FAQ = "/api/v1/ai/faq"
 ASK = "/api/v1/ai/assistant/ask"
@@ -17,7 +16,6 @@ ENTRY = {
 
 
 def test_admin_writes_faq_and_the_public_answer_cites_it(client, factory):
-    limiter._seen.clear()
     admin = factory.person(("agency_admin", "official"), agency=TUPHAP)
     resp = client.post(FAQ, json=ENTRY, headers=admin.headers)
     assert resp.status_code == 201, resp.json()
@@ -103,7 +101,6 @@ def test_bad_faq_input_changes_nothing(client, db, factory):
 def test_demo_faq_is_answered_with_its_citation(client, db):
     from tinhso.assistant.faq import seed_demo
 
-    limiter._seen.clear()
     with db.transaction() as session:
         seed_demo(session)
         seed_demo(session)  # seeding twice adds nothing

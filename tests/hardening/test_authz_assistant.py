@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 from tests.assistant.test_register import spec
 from tests.factories import Factory
 from tests.hardening.authz_support import AGENCY_A, Row, make_callers, rows_for, run_rows
-from tinhso.assistant.service import limiter
 from tinhso.kit.db import Database
 
 NO = (403, 404)
@@ -73,7 +72,7 @@ ROWS: list[Row] = [
 
 
 def test_assistant_matrix(client: TestClient, factory: Factory, db: Database) -> None:
-    limiter._seen.clear()
+    db.__dict__.get("_rate_limiters", {}).pop("memory", None)  # question budgets start unspent
     callers = make_callers(factory)
     r = client.post(
         AI + "/documents",

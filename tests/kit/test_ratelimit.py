@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from tinhso.app import create_app
 from tinhso.kit.db import Database
-from tinhso.kit.ratelimit import DatabaseLimiter, MemoryLimiter, RateCounter, rate_limit_settings
+from tinhso.kit.ratelimit import Budget, DatabaseLimiter, MemoryLimiter, RateCounter, rate_limit_settings
 from tinhso.settings import get_settings
 
 
@@ -87,6 +87,43 @@ def test_memory_counters_forget_old_windows() -> None:
     assert list(limiter._counts) == [("k", 600)]
 
 
+def test_a_longer_budget_outlives_the_purge_of_shorter_windows(db) -> None:  # noqa: ANN001
+    misses = Budget("test.misses", 2, 600)  # a module's budget beside the 60-second per-route windows
+    now = 1_800_000_000.0  # the start of a 600-second window
+    memory, database = MemoryLimiter(), DatabaseLimiter(Database(db.engine))
+    database.PURGE_EVERY = 1  # purge old windows at every count
+    for limiter in (memory, database):
+        key = misses.counter(f"ip:{type(limiter).__name__}")
+        assert [limiter.hit(key, 2, 600, now=now + i) for i in range(2)] == [0.0, 0.0]
+        assert limiter.spent(key, 2, 600, now=now + 2) == pytest.approx(598.0)
+        # Minutes later a per-route count opens a new 60-second window and forgets the old ones ...
+        assert limiter.hit("ip:10.0.0.9", 5, 60, now=now + 300) == 0.0
+        # ... but not the budget's window, which has not ended.
+        assert limiter.spent(key, 2, 600, now=now + 301) == pytest.approx(299.0)
+        assert limiter.hit(key, 2, 600, now=now + 301) == pytest.approx(299.0)
+        assert limiter.spent(key, 2, 600, now=now + 600) == 0.0  # the next window
+    if database.engine is not db.engine:
+        database.engine.dispose()
+
+
+def test_budget_counts_apart_from_the_route_limits_and_spent_does_not_count(db, small_budgets) -> None:  # noqa: ANN001
+    lookups = Budget("test.lookups", 3, 60)
+    now = 1_800_000_000.0
+    assert lookups.spent(db, "ip:10.0.0.1", now=now) == 0.0
+    assert [lookups.take(db, "ip:10.0.0.1", now=now) for _ in range(3)] == [0.0] * 3
+    assert lookups.spent(db, "ip:10.0.0.1", now=now + 10) == pytest.approx(50.0)
+    assert lookups.take(db, "ip:10.0.0.1", now=now + 10) == pytest.approx(50.0)
+    assert lookups.take(db, "ip:10.0.0.2", now=now) == 0.0  # another caller
+    # Its counters are not the per-route ones of the same address.
+    from tinhso.kit.ratelimit import limiter_for
+
+    assert limiter_for(db).hit("ip:10.0.0.1", 1, 60, now=now) == 0.0
+    with pytest.raises(ValueError):
+        Budget("test.too_long", 1, 86_400)
+    long_key = "x" * 200
+    assert len(lookups.counter(long_key)) <= 80 and lookups.counter(long_key) != lookups.counter("y" * 200)
+
+
 def test_an_unreachable_counter_store_lets_requests_through() -> None:
     from starlette.applications import Starlette
     from starlette.responses import PlainTextResponse
@@ -104,52 +141,6 @@ def test_an_unreachable_counter_store_lets_requests_through() -> None:
     unreachable.dispose()
 
 
-@pytest.fixture
-def redis_url(tmp_path) -> Iterator[str]:  # noqa: ANN001
-    """A private Redis server (port from this suite's range), stopped after the test."""
-    import shutil
-    import subprocess
-    import time
-
-    import redis
-
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    port = 18117
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                redis.Redis.from_url(url).ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
 def test_redis_counters_are_shared_and_chosen_when_configured(db, redis_url, small_budgets) -> None:  # noqa: ANN001
     from tinhso.kit.ratelimit import RedisLimiter
 
@@ -164,3 +155,21 @@ def test_redis_counters_are_shared_and_chosen_when_configured(db, redis_url, sma
     with _client(db, small_budgets, per_address=2) as client:
         assert [client.get("/api/v1/communes").status_code for _ in range(3)] == [200, 200, 429]
     assert any(k.endswith(b"ip:testclient") for k in first.client.scan_iter("tinhso:rl:*"))
+
+
+def test_the_operator_finds_every_limit_setting_in_the_example_environment_and_the_guide() -> None:
+    import re
+    from pathlib import Path
+
+    from tinhso.kit.ratelimit import RateLimitSettings
+
+    root = Path(__file__).resolve().parents[2]
+    example = (root / "deploy/systemd/tinhso.env.example").read_text(encoding="utf-8")
+    guide = (root / "docs/operations.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^#?(TINHSO_\w+)=", example, re.MULTILINE))
+    names = {
+        "TINHSO_REDIS_URL" if name == "redis_url" else f"TINHSO_RATE_LIMIT_{name.upper()}"
+        for name in RateLimitSettings.model_fields
+    }
+    assert names <= listed, names - listed
+    assert all(f"`{name}`" in guide for name in names), [n for n in names if f"`{n}`" not in guide]

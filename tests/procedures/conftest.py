@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from tinhso.procedures.ratelimit import LOOKUPS, MISSES
+from tests.kit.redis_server import redis_url  # noqa: F401
+from tinhso.kit.ratelimit import rate_limit_settings
 
 TUPHAP = "000.00.05.H41"
 COMMUNE1 = "001.00.00.H41"
@@ -15,9 +16,21 @@ KHAISINH = "1.001193"  # birth registration, commune level, no fee
 
 
 @pytest.fixture(autouse=True)
-def _reset_limits() -> None:
-    LOOKUPS.reset()
-    MISSES.reset()
+def _fresh_limits(db) -> None:  # noqa: ANN001
+    """Lookup budgets start unspent: the in-process counters of SQLite are forgotten (PostgreSQL's table of
+    counters is emptied after every test with the rest)."""
+    rate_limit_settings.cache_clear()
+    db.__dict__.get("_rate_limiters", {}).pop("memory", None)
+
+
+def within_one_window(window: int, needed: float = 15.0) -> None:
+    """Wait, if need be, for a fresh fixed window of `window` seconds, so that a test counting against a
+    budget for `needed` seconds does not see the counters start again halfway."""
+    import time
+
+    left = window - time.time() % window
+    if left < needed:
+        time.sleep(left + 0.05)
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,7 @@ from tinhso.procedures.calendar import TZ
 from tinhso.procedures.models import Dossier, SyncRecord
 from tinhso.procedures.plugin import measures
 
-from .conftest import LLTP, TUPHAP, lltp_form
+from .conftest import LLTP, TUPHAP, lltp_form, within_one_window
 
 API = "/api/v1/procedures"
 
@@ -35,10 +35,12 @@ def test_status_lookup_shows_no_personal_data_and_is_rate_limited(client, factor
     assert body["status"] == "received" and body["status_text"] == "Đã tiếp nhận"
     assert "Riêng Tư" not in r.text and citizen.principal.personal_id not in r.text
     assert client.get(f"{API}/status/{code}", params={"lang": "en"}).json()["status_text"] == "Received"
+    within_one_window(600)
     statuses = [client.get(f"{API}/status/000.00.05.H41-260101-{i:04d}").status_code for i in range(12)]
     assert statuses[:10] == [404] * 10 and statuses[10:] == [429, 429]
     r = client.get(f"{API}/status/{code}")
     assert r.status_code == 429 and r.json()["code"] == "lookup_rate_limited"
+    assert 1 <= int(r.headers["retry-after"]) <= 600
 
 
 def test_edata_reuse_with_consent_and_the_owner_sees_who_read(client, factory):

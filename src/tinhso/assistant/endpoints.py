@@ -161,7 +161,7 @@ def _ask_out(result: service.Result) -> AskOut:
 )
 def ask(data: AskIn, request: Request, session: SessionDep, principal: OptionalPrincipal) -> AskOut:
     client = request.client.host if request.client else "unknown"
-    return _ask_out(service.ask(session, principal, data, client))
+    return _ask_out(service.ask(session, principal, data, client, request.app.state.db))
 
 
 router.add_api_route(

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,7 +22,9 @@ from tinhso.assistant.textproc import normalize
 from tinhso.identity import repository as identity_repo
 from tinhso.identity.principal import Principal
 from tinhso.kit import audit, events
-from tinhso.kit.errors import Forbidden, NotFound, TooManyRequests, Unprocessable
+from tinhso.kit.db import Database
+from tinhso.kit.errors import Forbidden, NotFound, Unprocessable
+from tinhso.kit.ratelimit import Budget, too_many
 from tinhso.kit.text import fold
 
 log = logging.getLogger("tinhso.assistant")
@@ -32,32 +32,15 @@ log = logging.getLogger("tinhso.assistant")
 
 # ---------------------------------------------------------------- rate limiting
 
-
-class RateLimiter:
-    """A sliding one-minute window per caller (person id, system id or client address), per process."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._seen: dict[str, deque[float]] = {}
-
-    def check(self, key: str, per_minute: int) -> None:
-        now = time.monotonic()
-        with self._lock:
-            window = self._seen.setdefault(key, deque())
-            while window and now - window[0] > 60:
-                window.popleft()
-            if len(window) >= per_minute:
-                exc = TooManyRequests(
-                    "assistant_rate_limited", "Too many questions; wait a minute and ask again"
-                )
-                exc.headers = {"Retry-After": str(int(60 - (now - window[0])) + 1)}  # type: ignore[attr-defined]
-                raise exc
-            window.append(now)
-            if len(self._seen) > 50_000:
-                self._seen = {k: v for k, v in self._seen.items() if v and now - v[-1] <= 60}
+QUESTIONS = "assistant.questions"  # the budget's name on the shared counters: per caller, per minute
 
 
-limiter = RateLimiter()
+def check_rate(db: Database, key: str, per_minute: int) -> None:
+    """Count one question of a caller (person id, system id or client address) on the deployment's shared
+    counters; 429 `assistant_rate_limited` with Retry-After when over TINHSO_ASSISTANT_RATE_PER_MINUTE."""
+    wait = Budget(QUESTIONS, per_minute, 60).take(db, key)
+    if wait > 0:
+        raise too_many("assistant_rate_limited", "Too many questions; wait a minute and ask again", wait)
 
 
 # ---------------------------------------------------------------- who sees what
@@ -194,10 +177,15 @@ def answer_question(
 
 
 def ask(
-    session: Session, principal: Principal | None, data: AskIn, client_key: str, channel: str = "api"
+    session: Session,
+    principal: Principal | None,
+    data: AskIn,
+    client_key: str,
+    db: Database,
+    channel: str = "api",
 ) -> Result:
     settings = assistant_settings()
-    limiter.check(principal.id if principal else f"ip:{client_key}", settings.rate_per_minute)
+    check_rate(db, principal.id if principal else f"ip:{client_key}", settings.rate_per_minute)
     started = time.perf_counter()
     result = answer_question(session, principal, data, settings)
     row = AnswerLog(

@@ -11,8 +11,10 @@ Where the counters live (TINHSO_RATE_LIMIT_BACKEND, default `auto`):
 - `memory`: in the process; `auto` picks it on SQLite (an embedded deployment is one process).
 If the database cannot be reached the request is let through (the limiter never turns an outage into errors).
 
-Modules with their own, stricter limits (device readings, status lookups, the assistant, the exchange gateway's
-per-service budgets) keep them; `Limiter.hit` is there for them to share the same counters across processes.
+Modules with their own, stricter limits keep them beside these: a `Budget` (a name, a limit and a window,
+e.g. the public status lookups by dossier code, the assistant's questions) counts on the same limiter under
+`<name>:<key>`, so its counters are shared by every API process and survive a restart of one. Device readings
+(environment) and the exchange gateway's per-service budgets have their own buckets.
 """
 
 from __future__ import annotations
@@ -23,22 +25,27 @@ import math
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
 import anyio
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import BigInteger, Integer, String, TextClause, create_engine, delete, text
+from sqlalchemy import BigInteger, Integer, String, TextClause, create_engine, delete, select, text
 from sqlalchemy.orm import Mapped, mapped_column
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tinhso.kit.db import Base, Database
+from tinhso.kit.errors import TooManyRequests
 from tinhso.kit.middleware import send_error
 
 log = logging.getLogger("tinhso.ratelimit")
 
 CREDENTIAL_COOKIES = (b"tinhso_session",)
+MAX_WINDOW = 3600  # seconds; the longest window of any budget
+# Windows of the modules' budgets: old windows are purged only once the longest of them has passed too.
+_budget_windows: set[int] = set()
 
 
 class RateLimitSettings(BaseSettings):
@@ -88,27 +95,43 @@ class Limiter:
         over = any(counts[key] > limit for key, limit in limits)
         return max(start + window - now, 0.001) if over else 0.0
 
+    def spent(self, key: str, limit: int, window: int, now: float | None = None) -> float:
+        """Without counting: 0 while `key` has fewer than `limit` counts in this window, else seconds to wait."""
+        now = time.time() if now is None else now
+        start = int(now // window) * window
+        return 0.0 if self._count(key, start) < limit else max(start + window - now, 0.001)
+
     def _incr(self, key: str, start: int, window: int) -> int:
         return self._incr_many([key], start, window)[key]
 
     def _incr_many(self, keys: list[str], start: int, window: int) -> dict[str, int]:
         return {key: self._incr(key, start, window) for key in keys}
 
+    def _count(self, key: str, start: int) -> int:
+        raise NotImplementedError
+
 
 class MemoryLimiter(Limiter):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: dict[tuple[str, int], int] = {}
+        self._windows: dict[tuple[str, int], int] = {}  # each counter's own window (budgets differ)
         self._latest = 0
 
     def _incr(self, key: str, start: int, window: int) -> int:
         with self._lock:
-            if start > self._latest:  # a new window: forget the ones before the previous
+            if start > self._latest:  # a new window: forget each counter older than its previous window
                 self._latest = start
-                self._counts = {k: v for k, v in self._counts.items() if k[1] >= start - window}
+                self._windows = {k: w for k, w in self._windows.items() if k[1] >= start - w}
+                self._counts = {k: v for k, v in self._counts.items() if k in self._windows}
             count = self._counts.get((key, start), 0) + 1
             self._counts[(key, start)] = count
+            self._windows[(key, start)] = window
             return count
+
+    def _count(self, key: str, start: int) -> int:
+        with self._lock:
+            return self._counts.get((key, start), 0)
 
 
 class DatabaseLimiter(Limiter):
@@ -142,9 +165,17 @@ class DatabaseLimiter(Limiter):
             counts = {key: int(count) for key, count in conn.execute(_upsert(len(keys)), params)}
         self._hits += 1
         if self._hits % self.PURGE_EVERY == 0:
+            horizon = max([window, *_budget_windows])  # a budget's window may be longer than this one
             with self.engine.begin() as conn:
-                conn.execute(delete(RateCounter).where(RateCounter.window_start < start - window))
+                conn.execute(delete(RateCounter).where(RateCounter.window_start < start - horizon))
         return counts
+
+    def _count(self, key: str, start: int) -> int:
+        with self.engine.connect() as conn:
+            count = conn.execute(
+                select(RateCounter.count).where(RateCounter.key == key, RateCounter.window_start == start)
+            ).scalar()
+        return int(count or 0)
 
 
 @lru_cache(maxsize=8)
@@ -176,6 +207,9 @@ class RedisLimiter(Limiter):
         results = pipe.execute()
         return {key: int(results[2 * i]) for i, key in enumerate(keys)}
 
+    def _count(self, key: str, start: int) -> int:
+        return int(self.client.get(f"tinhso:rl:{start}:{key}") or 0)
+
 
 def limiter_for(db: Database, settings: RateLimitSettings | None = None) -> Limiter:
     """The limiter of a database (one per process and database, so modules and the middleware share it)."""
@@ -194,6 +228,49 @@ def limiter_for(db: Database, settings: RateLimitSettings | None = None) -> Limi
 
 def _digest(value: bytes) -> str:
     return hashlib.sha256(value).hexdigest()[:40]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A module's own budget: `limit` uses per `window` seconds for each key (a client address, a person), on
+    the deployment's shared counters. Not switched off by TINHSO_RATE_LIMIT_ENABLED (that is for the
+    per-route budgets); like them, it lets the use through when the counters cannot be reached."""
+
+    name: str
+    limit: int
+    window: int
+
+    def __post_init__(self) -> None:
+        if self.limit < 1 or not 1 <= self.window <= MAX_WINDOW:
+            raise ValueError(f"budget {self.name}: limit >= 1 and 1 <= window <= {MAX_WINDOW} seconds")
+        _budget_windows.add(self.window)
+
+    def counter(self, key: str) -> str:
+        full = f"{self.name}:{key}"
+        return full if len(full) <= 80 else f"{self.name}:{_digest(key.encode())}"
+
+    def take(self, db: Database, key: str, now: float | None = None) -> float:
+        """Count one use of `key`; 0 when within the budget, else the seconds to wait."""
+        try:
+            return limiter_for(db).hit(self.counter(key), self.limit, self.window, now)
+        except Exception:  # an outage of the counters must not turn into refusals
+            log.warning("rate limiter unavailable; %s let through", self.name, exc_info=True)
+            return 0.0
+
+    def spent(self, db: Database, key: str, now: float | None = None) -> float:
+        """Without counting: 0 while `key` has uses left in this window, else the seconds to wait."""
+        try:
+            return limiter_for(db).spent(self.counter(key), self.limit, self.window, now)
+        except Exception:
+            log.warning("rate limiter unavailable; %s let through", self.name, exc_info=True)
+            return 0.0
+
+
+def too_many(code: str, message: str, wait: float) -> TooManyRequests:
+    """The typed 429 of a module's budget, with Retry-After (whole seconds, at least 1)."""
+    exc = TooManyRequests(code, message)
+    exc.headers = {"Retry-After": str(max(1, math.ceil(wait)))}  # type: ignore[attr-defined]
+    return exc
 
 
 def caller_keys(scope: Scope) -> list[tuple[str, str]]:

@@ -16,10 +16,20 @@ from tinhso.identity.principal import Principal
 from tinhso.kit import audit
 from tinhso.kit.db import utcnow
 from tinhso.kit.deps import ReadSessionDep, SessionDep
-from tinhso.kit.errors import Forbidden, NotFound, TooManyRequests, Unprocessable
+from tinhso.kit.errors import Forbidden, NotFound, Unprocessable
 from tinhso.kit.i18n import gettext
 from tinhso.kit.pagination import Page, PageDep, paginate
-from tinhso.procedures import catalog, dossiers, edata, feedback, files, organisations, payments, signing
+from tinhso.procedures import (
+    catalog,
+    dossiers,
+    edata,
+    feedback,
+    files,
+    organisations,
+    payments,
+    ratelimit,
+    signing,
+)
 from tinhso.procedures.calendar import WorkCalendar
 from tinhso.procedures.models import (
     Attachment,
@@ -29,7 +39,6 @@ from tinhso.procedures.models import (
     EDataDocument,
     Procedure,
 )
-from tinhso.procedures.ratelimit import LOOKUPS, MISSES
 from tinhso.procedures.schemas import (
     AccessLogRead,
     AttachmentRead,
@@ -516,15 +525,12 @@ def public_status(session: Any, code: str, lang: str = "vi") -> PublicStatus:
 
 
 def guarded_lookup(request: Request, session: Any, code: str, lang: str = "vi") -> PublicStatus:
-    key = client_key(request)
-    if MISSES.blocked(key) or not LOOKUPS.hit(key):
-        exc = TooManyRequests("lookup_rate_limited", "Too many status lookups; try again later")
-        exc.headers = {"Retry-After": "60"}  # type: ignore[attr-defined]
-        raise exc
+    key, db = client_key(request), request.app.state.db
+    ratelimit.check(db, key)
     try:
         return public_status(session, code, lang)
     except NotFound:
-        MISSES.hit(key)
+        ratelimit.missed(db, key)
         raise
 
 
