@@ -1,4 +1,5 @@
-"""Pub/sub: event types, subscriptions, publish, push with signatures, retries, dead letters, pull, order."""
+"""Pub/sub: event types, subscriptions, publish, push with signatures, retries, dead letters, pull, order
+(FIFO or not, also when notices reach the fan-out out of order), time-to-live."""
 
 from __future__ import annotations
 
@@ -256,3 +257,115 @@ def test_crash_between_publish_and_delivery_loses_and_doubles_nothing(client, ro
         pubsub.deliver_due(db, http)
         pubsub.deliver_due(db, http)
     assert len(receiver.received) == 1
+
+
+def _delivery(db, event_id):
+    with db.transaction(write=False) as s:
+        return s.scalar(select(Delivery).where(Delivery.event_id == event_id))
+
+
+def _due(db, event_id):
+    with db.transaction() as s:
+        s.execute(
+            update(Delivery)
+            .where(Delivery.event_id == event_id)
+            .values(next_attempt_at=utcnow() - timedelta(seconds=1))
+        )
+
+
+@pytest.mark.parametrize("fifo", [True, False], ids=["fifo", "unordered"])
+def test_fifo_holds_later_events_back_unordered_does_not(client, room, db, receiver, fifo):
+    sid = _subscribe(client, room, delivery="push", endpoint=receiver.url, fifo=fifo)
+    item = client.get("/api/v1/exchange/subscriptions", headers=room["sub_admin"].headers).json()["items"][0]
+    assert item["id"] == sid and item["fifo"] is fifo
+    # No key: under FIFO the events of the subscription form one sequence.
+    first, second = _publish(client, room, None, 1), _publish(client, room, None, 2)
+    wait_until_dispatched(db)
+    receiver.failing = True
+    with httpx.Client() as http:
+        assert pubsub.deliver_due(db, http) == 0
+        assert _delivery(db, first).attempts == 1
+        assert _delivery(db, second).attempts == (0 if fifo else 1)
+        receiver.failing = False
+        _due(db, second)  # the second is due again, the first still waits for its retry
+        if fifo:
+            assert pubsub.deliver_due(db, http) == 0
+            _due(db, first)
+            assert pubsub.deliver_due(db, http) == 2
+            assert [json.loads(x["body"])["id"] for x in receiver.received] == [first, second]
+        else:
+            assert pubsub.deliver_due(db, http) == 1
+            assert [json.loads(x["body"])["id"] for x in receiver.received] == [second]
+
+
+def test_fifo_waits_for_an_earlier_event_not_yet_fanned_out(client, room, db, receiver):
+    _subscribe(client, room, delivery="push", endpoint=receiver.url)
+    first, second = _publish(client, room, "K", 1), _publish(client, room, "K", 2)
+    other = _publish(client, room, "L", 3)
+    # The notices reach the fan-out out of order: the second event's first.
+    with db.transaction() as s:
+        assert pubsub.fan_out(s, second) == 1
+        assert pubsub.fan_out(s, other) == 1
+    with httpx.Client() as http:
+        assert pubsub.deliver_due(db, http) == 1  # key L flows; key K waits for its first event
+        wait_until_dispatched(db)
+        assert pubsub.deliver_due(db, http) == 2
+    assert [json.loads(x["body"])["id"] for x in receiver.received] == [other, first, second]
+
+
+def _age(db, seconds):
+    """The clock moves on `seconds`: events were published, deliveries fall due and expire that much earlier."""
+    back = timedelta(seconds=seconds)
+    with db.transaction() as s:
+        for e in s.scalars(select(Event)):
+            e.published_at -= back
+        for d in s.scalars(select(Delivery)):
+            d.next_attempt_at -= back
+            if d.expires_at is not None:
+                d.expires_at -= back
+
+
+def test_time_to_live_push(client, room, db, receiver):
+    sid = _subscribe(client, room, delivery="push", endpoint=receiver.url, ttl_seconds=60)
+    h = room["sub_admin"].headers
+    first = _publish(client, room, "K", 1)
+    wait_until_dispatched(db)
+    d = _delivery(db, first)
+    receiver.failing = True
+    with httpx.Client() as http:
+        assert pubsub.deliver_due(db, http) == 0
+        assert _delivery(db, first).state == "pending"  # retried within its time
+        _age(db, 61)
+        receiver.failing = False
+        # Its time ran out while the subscriber was down: never sent, reported expired.
+        assert pubsub.deliver_due(db, http) == 0
+        assert receiver.received == []
+        status = client.get(f"/api/v1/exchange/events/{first}", headers=room["owner_admin"].headers).json()
+        assert status["deliveries"][0]["state"] == "expired" and status["deliveries"][0]["expires_at"]
+        r = client.get(f"/api/v1/exchange/subscriptions/{sid}/deliveries?state=expired", headers=h)
+        assert r.json()["total"] == 1
+        # A notice that reaches the fan-out after the event's time ran out: an expired delivery at once.
+        late = _publish(client, room, "K", 2)
+        _age(db, 61)
+        wait_until_dispatched(db)
+        assert _delivery(db, late).state == "expired"
+        # A fresh event flows; an expired one is sent again on request, with a new time-to-live.
+        fresh = _publish(client, room, "K", 3)
+        wait_until_dispatched(db)
+        assert pubsub.deliver_due(db, http) == 1
+        r = client.post(f"/api/v1/exchange/deliveries/{d.id}/redeliver", headers=h)
+        assert r.status_code == 200 and r.json()["state"] == "pending"
+        assert pubsub.deliver_due(db, http) == 1
+    assert [json.loads(x["body"])["id"] for x in receiver.received] == [fresh, first]
+
+
+def test_retry_after_the_time_to_live_is_not_scheduled(client, room, db, receiver):
+    _subscribe(client, room, delivery="push", endpoint=receiver.url, ttl_seconds=1)
+    eid = _publish(client, room, None, 1)
+    wait_until_dispatched(db)
+    receiver.failing = True
+    with httpx.Client() as http:
+        pubsub.deliver_due(db, http)
+    # Every backoff is at least 1 s: the next try would come after the event's second ran out.
+    d = _delivery(db, eid)
+    assert d.state == "expired" and d.attempts == 1 and d.last_status == 503

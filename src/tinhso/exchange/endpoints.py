@@ -386,7 +386,7 @@ def list_deliveries(
     principal: CurrentPrincipal,
     sub_id: str,
     page: PageDep,
-    state: Annotated[str | None, Query(pattern="^(pending|delivered|dead)$")] = None,
+    state: Annotated[str | None, Query(pattern="^(pending|delivered|dead|expired|cancelled)$")] = None,
 ) -> Any:
     rows, total = paginate(session, pubsub.deliveries_statement(session, principal, sub_id, state), page)
     return Page(

@@ -18,8 +18,10 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    func,
     insert,
     inspect,
+    true,
     update,
 )
 from sqlalchemy.orm import Mapped, Mapper, mapped_column
@@ -172,7 +174,10 @@ class Peer(Base, IdMixin, TimestampMixin):
 
 
 class EventType(Base, IdMixin, TimestampMixin):
-    """An event type owned by a provider system (its "room"), with an optional JSON Schema for payloads."""
+    """An event type owned by a provider system (its "room"), with an optional JSON Schema for payloads.
+
+    The code keeps the case it was created with (`newBirth`) and is matched exactly; it is unique in its room
+    ignoring case (`uq_exchange_event_type_owner_code_ci`), so `newBirth` and `newbirth` cannot coexist."""
 
     __tablename__ = "exchange_event_type"
     __table_args__ = (UniqueConstraint("owner", "code"),)
@@ -196,12 +201,20 @@ class Subscription(Base, IdMixin, TimestampMixin):
     endpoint: Mapped[str | None] = mapped_column(String(500))
     max_attempts: Mapped[int] = mapped_column(Integer, default=8)
     state: Mapped[str] = mapped_column(String(16), default="pending")  # pending, active, refused, cancelled
+    # Ordered delivery: an event waits for the earlier events of its key (events without a key: of the
+    # subscription). Unordered: each event goes on its own, a failing one holds nothing back.
+    fifo: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # An event not delivered (pushed, or pulled and acknowledged) within this many seconds of its
+    # publication is not delivered any more: its delivery is `expired`. None: no limit.
+    ttl_seconds: Mapped[int | None] = mapped_column(Integer)
 
 
 class Event(Base):
     """A published event; `seq` orders it, `id` is the idempotency key subscribers see."""
 
     __tablename__ = "exchange_event"
+    # The events not yet fanned out (few): ordered deliveries wait for the earlier ones of their key.
+    __table_args__ = (Index("ix_exchange_event_fanout", "fanned_out", "seq"),)
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(String(32), unique=True, default=new_id)
     event_type_id: Mapped[str] = mapped_column(ForeignKey("exchange_event_type.id", ondelete="CASCADE"))
@@ -227,12 +240,16 @@ class Delivery(Base):
     event_seq: Mapped[int] = mapped_column(BigInteger)
     subscription_id: Mapped[str] = mapped_column(ForeignKey("exchange_subscription.id", ondelete="CASCADE"))
     key: Mapped[str | None] = mapped_column(String(128))
-    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending, delivered, dead
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending, delivered, dead, expired
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(String(500))
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # publication + the subscription's TTL
+
+
+Index("uq_exchange_event_type_owner_code_ci", EventType.owner, func.lower(EventType.code), unique=True)
 
 
 class ConfigStamp(Base):

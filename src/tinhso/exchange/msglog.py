@@ -231,6 +231,23 @@ def append_many(db: Database, recs: list[Record], head: tuple[int, str] | None =
     return seq, last
 
 
+def append_in(session: Session, recs: list[Record], signer: tuple[str, Ed25519PrivateKey]) -> tuple[int, str]:
+    """Write entries inside the caller's transaction, so that an operation and its entries commit together
+    or not at all; returns the new head (seq, hash). The head row stays locked until that transaction ends.
+    `signer` is `hub_key(db)`, taken before the transaction opens (it may have to write the key)."""
+    ht: Any = LogHead.__table__
+    conn = session.connection()
+    found = conn.execute(select(ht.c.seq, ht.c.last_hash).where(ht.c.id == 1).with_for_update()).first()
+    if found is None:
+        conn.execute(insert(ht).values(id=1, seq=0, last_hash=GENESIS))
+    at_seq, at_hash = (found[0], found[1]) if found is not None else (0, GENESIS)
+    rows, seq, last = _entries_for(recs, at_seq, at_hash, signer[0], signer[1])
+    conn.execute(update(ht).where(ht.c.id == 1).values(seq=seq, last_hash=last))
+    table: Any = MessageLog.__table__
+    conn.execute(table.insert(), rows)
+    return seq, last
+
+
 # Columns an entry row fills (`_entries_for`); the rest keep their database defaults.
 ROW_COLUMNS = (
     *SIGNED_FIELDS,

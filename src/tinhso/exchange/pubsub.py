@@ -6,7 +6,11 @@ backend) or through NATS JetStream (TINHSO_BUS_URL=nats://…), which creates on
 subscription, idempotently. Push deliveries are POSTed to the subscriber's webhook, signed with the hub's
 Ed25519 key, retried with exponential backoff and full jitter, dead-lettered after the subscription's
 maximum attempts and redelivered on request; pull subscribers fetch the head of their queue and
-acknowledge it. Order is kept per (subscription, key): a later event of a key waits for the earlier one.
+acknowledge it. A subscription's options (the GovStack SubscriptionItem `options`): `fifo` keeps the order
+of publication per (subscription, key), events without a key forming one sequence of the subscription: a
+later event waits until the earlier one is delivered, dead or expired, and until it has been fanned out at
+all (notices may reach the fan-out out of order); `ttl_seconds` bounds how long after its publication an
+event may still be delivered: past that its delivery is `expired` and it is not sent.
 """
 
 from __future__ import annotations
@@ -14,12 +18,13 @@ from __future__ import annotations
 import json
 import logging
 import random
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import jsonschema
-from sqlalchemy import Select, or_, select, update
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from tinhso.exchange import metrics, msglog
@@ -74,8 +79,13 @@ def create_event_type(session: Session, principal: Principal, data: EventTypeCre
             raise Unprocessable(
                 "schema_invalid", "The JSON Schema is not valid: {error}", error=exc.message
             ) from exc
-    if session.scalar(select(EventType.id).where(EventType.owner == owner, EventType.code == data.code)):
-        raise Conflict("event_type_exists", "Event type {code} already exists", code=data.code)
+    existing = session.scalar(
+        select(EventType.code).where(
+            EventType.owner == owner, func.lower(EventType.code) == data.code.lower()
+        )
+    )
+    if existing is not None:  # unique ignoring case: newBirth and newbirth would be two names for one thing
+        raise Conflict("event_type_exists", "Event type {code} already exists", code=existing)
     et = EventType(
         owner=owner,
         agency_code=principal.agency_code or "",
@@ -120,6 +130,7 @@ def subscribe(session: Session, principal: Principal, data: SubscriptionCreate) 
         str(data.endpoint) if data.endpoint else None,
         data.max_attempts,
     )
+    sub.fifo, sub.ttl_seconds = data.fifo, data.ttl_seconds
     # The owner of the event type decides who receives it; its own agency's systems need no approval.
     sub.state = "active" if sub.subscriber_agency_code == et.agency_code else "pending"
     session.add(sub)
@@ -255,19 +266,25 @@ def fan_out(session: Session, event_id: str) -> int:
         )
     )
     have = set(session.scalars(select(Delivery.subscription_id).where(Delivery.event_id == event.id)))
-    made = 0
+    made, now = 0, utcnow()
     for sub in subs:
         if sub.id in have:
             continue
+        expires = event.published_at + timedelta(seconds=sub.ttl_seconds) if sub.ttl_seconds else None
+        late = expires is not None and expires <= now  # the notice came after the event's time ran out
         session.add(
             Delivery(
                 event_id=event.id,
                 event_seq=event.seq,
                 subscription_id=sub.id,
                 key=event.key,
-                next_attempt_at=utcnow(),
+                next_attempt_at=now,
+                expires_at=expires,
+                state="expired" if late else "pending",
             )
         )
+        if late:
+            metrics.EVENTS.labels("expired").inc()
         made += 1
     event.fanned_out = True
     session.flush()
@@ -297,15 +314,89 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=max(1.0, random.uniform(0, ceiling)))  # noqa: S311 - jitter, not a secret
 
 
+def _held(session: Session, event_type_ids: set[str]) -> dict[tuple[str, str | None], int]:
+    """(event type, key) -> the first of its events not fanned out yet, which ordered deliveries wait for.
+
+    Notices may reach the fan-out out of order (an outbox retry, JetStream redelivery): without this, a
+    later event could be delivered before an earlier one of its key has a delivery at all."""
+    if not event_type_ids:
+        return {}
+    rows = session.execute(
+        select(Event.event_type_id, Event.key, func.min(Event.seq))
+        .where(
+            Event.fanned_out.is_(False),
+            Event.cancelled.is_(False),
+            Event.event_type_id.in_(event_type_ids),
+        )
+        .group_by(Event.event_type_id, Event.key)
+    ).all()
+    return {(r[0], r[1]): r[2] for r in rows}
+
+
+def expire_due(session: Session, *, subscription_id: str | None = None, event_id: str | None = None) -> int:
+    """Mark as expired the pending deliveries whose time ran out (none that a worker is pushing now)."""
+    now = utcnow()
+    stmt = update(Delivery).where(
+        Delivery.state == "pending", Delivery.expires_at <= now, Delivery.next_attempt_at <= now
+    )
+    if subscription_id is not None:
+        stmt = stmt.where(Delivery.subscription_id == subscription_id)
+    if event_id is not None:
+        stmt = stmt.where(Delivery.event_id == event_id)
+    gone = int(getattr(session.execute(stmt.values(state="expired")), "rowcount", 0) or 0)
+    if gone:
+        metrics.EVENTS.labels("expired").inc(gone)
+    return gone
+
+
+def _plan(
+    rows: Sequence[Any], held: dict[tuple[str, str | None], int], now: datetime, batch: int
+) -> tuple[list[int], list[int]]:
+    """The deliveries to push now, in order, and those whose time ran out (which hold no lane back)."""
+    waiting: set[tuple[str, str | None]] = set()
+    plan: list[int] = []
+    expired: list[int] = []
+    for row in rows:
+        due = row.next_attempt_at <= now
+        if due and row.expires_at is not None and row.expires_at <= now:
+            expired.append(row.id)
+            continue
+        lane = (row.subscription_id, row.key)
+        if row.fifo:
+            if lane in waiting:
+                continue
+            first = held.get((row.event_type_id, row.key))
+            if not due or (first is not None and first < row.event_seq):
+                waiting.add(lane)  # the next events of this lane wait for this one (or an earlier one)
+                continue
+        elif not due:
+            continue
+        plan.append(row.id)
+        if len(plan) >= batch:
+            break
+    return plan, expired
+
+
 def deliver_due(db: Database, http: httpx.Client, batch: int = 100) -> int:
-    """Push the deliveries that are due, in order per (subscription, key); returns how many succeeded.
+    """Push the deliveries that are due; returns how many succeeded.
 
     One transaction leases the batch, the POSTs run outside any transaction, one transaction records
-    the outcomes. A failure stops its key's lane for this round; the rest of the lane is released."""
+    the outcomes. For an ordered (FIFO) subscription, a failure stops its lane for this round and the rest
+    of the lane is released; an unordered one sends every due event on its own. Deliveries whose time ran
+    out are marked expired, never sent."""
     now = utcnow()
     with db.transaction(write=False) as s:
         rows = s.execute(
-            select(Delivery.id, Delivery.subscription_id, Delivery.key, Delivery.next_attempt_at)
+            select(
+                Delivery.id,
+                Delivery.subscription_id,
+                Delivery.key,
+                Delivery.event_seq,
+                Delivery.next_attempt_at,
+                Delivery.expires_at,
+                Subscription.fifo,
+                Subscription.event_type_id,
+            )
             .join(Subscription, Subscription.id == Delivery.subscription_id)
             .where(
                 Delivery.state == "pending", Subscription.delivery == "push", Subscription.state == "active"
@@ -313,24 +404,22 @@ def deliver_due(db: Database, http: httpx.Client, batch: int = 100) -> int:
             .order_by(Delivery.event_seq)
             .limit(batch * 4)
         ).all()
-    waiting: set[tuple[str, str | None]] = set()
-    plan: list[int] = []
-    for row in rows:
-        lane = (row.subscription_id, row.key)
-        if lane in waiting:
-            continue
-        if row.next_attempt_at > now:
-            if row.key is not None:
-                waiting.add(lane)  # the next event of this key waits for this one
-            continue
-        plan.append(row.id)
-        if len(plan) >= batch:
-            break
-    if not plan:
+        held = _held(s, {r.event_type_id for r in rows if r.fifo})
+    plan, expired = _plan(rows, held, now, batch)
+    if not plan and not expired:
         return 0
     lease = now + LEASE + timedelta(microseconds=random.randint(1, 999_999))  # noqa: S311 - a claim tag
     work: list[dict[str, Any]] = []
     with db.transaction() as s:
+        if expired:
+            result = s.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(expired), Delivery.state == "pending", Delivery.next_attempt_at <= now)
+                .values(state="expired")
+            )
+            metrics.EVENTS.labels("expired").inc(int(getattr(result, "rowcount", 0) or 0))
+        if not plan:
+            return 0
         s.execute(
             update(Delivery)
             .where(Delivery.id.in_(plan), Delivery.state == "pending", Delivery.next_attempt_at <= now)
@@ -370,7 +459,7 @@ def deliver_due(db: Database, http: httpx.Client, batch: int = 100) -> int:
                 {
                     "id": d.id,
                     "lane": (d.subscription_id, d.key),
-                    "keyed": d.key is not None,
+                    "fifo": sub.fifo,
                     "event_id": d.event_id,
                     "endpoint": sub.endpoint,
                     "body": body,
@@ -380,7 +469,7 @@ def deliver_due(db: Database, http: httpx.Client, batch: int = 100) -> int:
             )
     failed: set[tuple[str, str | None]] = set()
     for item in work:
-        if item["keyed"] and item["lane"] in failed:
+        if item["fifo"] and item["lane"] in failed:
             item["outcome"] = "release"
             continue
         item["status"], item["error"] = _post(db, http, item)
@@ -405,6 +494,9 @@ def deliver_due(db: Database, http: httpx.Client, batch: int = 100) -> int:
             elif d.attempts >= item["max"]:
                 d.state = "dead"
                 metrics.EVENTS.labels("dead").inc()
+            elif d.expires_at is not None and utcnow() + _backoff(d.attempts) >= d.expires_at:
+                d.state = "expired"  # the next try would come after the event's time ran out
+                metrics.EVENTS.labels("expired").inc()
             else:
                 d.next_attempt_at = utcnow() + _backoff(d.attempts)
                 metrics.EVENTS.labels("retry").inc()
@@ -435,11 +527,21 @@ def pull(session: Session, principal: Principal, sub_id: str) -> dict[str, Any] 
     _subscriber_side(principal, sub)
     if sub.delivery != "pull" or sub.state != "active":
         raise Conflict("not_pull", "This is not an active pull subscription")
-    d = session.scalar(
+    expire_due(session, subscription_id=sub.id)
+    held = _held(session, {et.id}) if sub.fifo else {}
+    head = (
         select(Delivery)
         .where(Delivery.subscription_id == sub.id, Delivery.state == "pending")
         .order_by(Delivery.event_seq)
-        .limit(1)
+    )
+    # The oldest waiting event whose key has no earlier event still to be fanned out (usually the head).
+    d = next(
+        (
+            x
+            for x in session.scalars(head.limit(100 if held else 1))
+            if held.get((et.id, x.key), x.event_seq + 1) > x.event_seq
+        ),
+        None,
     )
     if d is None:
         return None
@@ -452,11 +554,14 @@ def pull(session: Session, principal: Principal, sub_id: str) -> dict[str, Any] 
 def ack(session: Session, principal: Principal, sub_id: str, event_id: str) -> None:
     sub, _ = get_subscription(session, principal, sub_id)
     _subscriber_side(principal, sub)
+    expire_due(session, subscription_id=sub.id, event_id=event_id)
     d = session.scalar(
         select(Delivery).where(Delivery.subscription_id == sub.id, Delivery.event_id == event_id)
     )
     if d is None:
         raise NotFound("delivery_not_found", "Delivery not found")
+    if d.state == "expired":
+        raise Conflict("event_expired", "The event expired before it was acknowledged")
     if d.state == "pending":
         d.state, d.delivered_at = "delivered", utcnow()
         metrics.EVENTS.labels("delivered").inc()
@@ -471,6 +576,8 @@ def redeliver(session: Session, principal: Principal, delivery_id: int) -> Deliv
     if d.state == "pending":
         raise Conflict("delivery_pending", "The delivery is still pending")
     d.state, d.attempts, d.next_attempt_at, d.last_error = "pending", 0, utcnow(), None
+    # Asked for again: a fresh time-to-live from now.
+    d.expires_at = utcnow() + timedelta(seconds=sub.ttl_seconds) if sub.ttl_seconds else None
     session.flush()
     audit.record(session, "exchange.delivery.redeliver", object_type="exchange_delivery", object_id=str(d.id))
     return d
@@ -480,6 +587,7 @@ def deliveries_statement(
     session: Session, principal: Principal, sub_id: str, state: str | None
 ) -> Select[Any]:
     sub, _ = get_subscription(session, principal, sub_id)
+    expire_due(session, subscription_id=sub.id)
     stmt = select(Delivery).where(Delivery.subscription_id == sub.id).order_by(Delivery.event_seq)
     if state:
         stmt = stmt.where(Delivery.state == state)
@@ -497,6 +605,7 @@ def event_status(
         or not (principal.is_platform_admin or principal.agency_code == et.agency_code)
     ):
         raise NotFound("event_not_found", "Event not found")
+    expire_due(session, event_id=event.id)
     deliveries = list(
         session.scalars(select(Delivery).where(Delivery.event_id == event.id).order_by(Delivery.id))
     )

@@ -11,6 +11,7 @@ Classification = Literal["public", "internal", "personal", "secret"]
 Lifecycle = Literal["draft", "published", "deprecated", "retired"]
 CODE = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 METHOD = r"^(\*|GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS)$"
+MAX_TTL = 30 * 24 * 3600  # a subscription's event time-to-live: at most 30 days
 
 
 class ServiceBase(BaseModel):
@@ -151,7 +152,7 @@ class PeerRead(BaseModel):
 
 class EventTypeCreate(BaseModel):
     system_code: str = Field(pattern=CODE)
-    code: str = Field(pattern=r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
+    code: str = Field(pattern=CODE, description="Case kept (newBirth), unique in its room ignoring case")
     title: str | None = Field(default=None, max_length=255)
     schema_: dict[str, Any] | None = Field(default=None, alias="schema")
     classification: Classification = "internal"
@@ -172,6 +173,8 @@ class SubscriptionCreate(BaseModel):
     delivery: Literal["push", "pull"] = "push"
     endpoint: HttpUrl | None = None
     max_attempts: int = Field(default=8, ge=1, le=50)
+    fifo: bool = Field(default=True, description="Deliver in publication order per key")
+    ttl_seconds: int | None = Field(default=None, ge=1, le=MAX_TTL, description="None: no expiry")
 
 
 class SubscriptionRead(BaseModel):
@@ -182,7 +185,19 @@ class SubscriptionRead(BaseModel):
     delivery: str
     endpoint: str | None
     max_attempts: int
+    fifo: bool
+    ttl_seconds: int | None
     state: str
+
+
+class GovStackOptions(BaseModel):
+    """The `options` of a GovStack pub/sub subscription (SubscriptionItem): TTL in seconds and FIFO, with
+    the defaults of the specification; `maxAttempts` is this hub's addition (push retries)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    TTL: int = Field(default=3600, ge=1, le=MAX_TTL)
+    FIFO: bool = False
+    maxAttempts: int = Field(default=8, ge=1, le=50)
 
 
 class PublishRequest(BaseModel):
@@ -211,3 +226,4 @@ class DeliveryRead(BaseModel):
     last_error: str | None
     next_attempt_at: datetime
     delivered_at: datetime | None
+    expires_at: datetime | None
