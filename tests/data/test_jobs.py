@@ -253,3 +253,29 @@ def test_in_the_data_centre_the_worker_loads_and_api_processes_only_queue(
         jobs.data_settings.cache_clear()
     worker.join(timeout=30)
     assert not worker.is_alive()
+
+
+def test_two_uploads_of_one_file_queued_together_load_it_once(data_db, tmp_path) -> None:  # noqa: ANN001
+    """Two API processes receive the same file at the same moment (neither sees the other's batch yet): the
+    loader loads the first and refuses the second, naming the first."""
+    import shutil
+
+    path = tmp_path / "dan.csv"
+    write_citizens(path, 60, seed=27, dup_rate=0.0, error_rate=0.0)
+    first = _queue(data_db, path, "cung-luc")
+    with data_db.transaction() as s:
+        a = s.get(Batch, first)
+        assert a is not None
+        b = Batch(**{c: getattr(a, c) for c in ("entity_code", "entity_version", "source", "filename",
+                                                "file_sha256", "table_name", "agency_code", "bytes_total")},
+                  status="queued")  # fmt: skip
+        s.add(b)
+        s.flush()
+        second = b.id
+    shutil.copyfile(jobs.stored_path(data_db, first), jobs.stored_path(data_db, second))
+    assert jobs.run_next(data_db) and jobs.run_next(data_db)
+    done, refused = _batch(data_db, first), _batch(data_db, second)
+    assert done.status == "done" and done.rows_accepted == 60
+    assert refused.status == "failed" and first in (refused.error or "")
+    assert _rows(data_db, first) == 60 and _rows(data_db, second) == 0
+    assert not jobs.stored_path(data_db, second).exists()

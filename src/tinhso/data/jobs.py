@@ -232,7 +232,11 @@ def load(db: Database, batch_id: str, actor: Principal) -> None:
     """Run a claimed batch from its stored file; the file goes once the batch is done or failed."""
     path = stored_path(db, batch_id)
     try:
-        if not path.exists():
+        twin = _loaded_twin(db, batch_id)
+        if twin is not None:  # two uploads of one file that were queued at the same moment
+            error = f"the same file was already loaded for this entity and source (batch {twin})"
+            ingest._mark_failed(db, batch_id, ("running",), error, actor)
+        elif not path.exists():
             error = "the stored file of this upload is missing: upload the file again"
             ingest._mark_failed(db, batch_id, ("running",), error, actor)
         else:
@@ -242,6 +246,23 @@ def load(db: Database, batch_id: str, actor: Principal) -> None:
     finally:
         ingest.release(batch_id)
         _discard_if_finished(db, batch_id)
+
+
+def _loaded_twin(db: Database, batch_id: str) -> str | None:
+    """The id of a done batch of the same file, entity and source, if any."""
+    with db.transaction(write=False) as session:
+        batch = session.get(Batch, batch_id)
+        if batch is None:
+            return None
+        return session.scalar(
+            select(Batch.id).where(
+                Batch.file_sha256 == batch.file_sha256,
+                Batch.entity_code == batch.entity_code,
+                Batch.source == batch.source,
+                Batch.status == "done",
+                Batch.id != batch_id,
+            )
+        )
 
 
 def _discard_if_finished(db: Database, batch_id: str) -> None:
