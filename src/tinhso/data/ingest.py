@@ -138,6 +138,11 @@ def _run_batch(
     try:
         with warehouse.writer(wh_path) as wh:
             cur = wh.con
+            # One DuckDB transaction for the whole load: DuckDB then writes the inserted row groups to the new
+            # generation once, compressed, at commit, instead of logging every chunk to its WAL and rewriting it all
+            # at the checkpoint (about half of DuckDB's CPU time for this file). The generation is private to this
+            # load until published either way.
+            cur.execute("BEGIN TRANSACTION")
             with report_path.open("w", encoding="utf-8-sig", newline="") as rfh:
                 writer = csv.DictWriter(rfh, ["row", "field", "value", "rule", "message_vi", "message_en"])
                 writer.writeheader()
@@ -196,6 +201,7 @@ def _run_batch(
             ).fetchone()
             duplicates = int(dup[0]) if dup else 0
             total_rows = warehouse.count_rows(cur, table)
+            cur.execute("COMMIT")
             # Publish, then record the result; if the platform database refuses it, take the publication back.
             wh.publish()
             try:
