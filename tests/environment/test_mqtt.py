@@ -222,3 +222,41 @@ def test_platform_away_and_back_loses_nothing_the_broker_kept(db, air, prefix) -
             purge_session(client_id)
     finally:
         dev.close()
+
+
+def test_one_ingesting_process_subscribes_without_the_share_group(db, air, prefix, monkeypatch) -> None:  # noqa: ANN001
+    """TINHSO_ENV_MQTT_SHARED_SUBSCRIPTION=false (the data-centre layout, where only the worker ingests, as its
+    example environment says): a plain subscription, which Mosquitto restores with the persistent session
+    after a restart of its own (tested with a private broker in tests/hardening/test_restart.py)."""
+    import re
+    from pathlib import Path
+
+    from tinhso.environment.config import env_settings
+
+    example = Path(__file__).resolve().parents[2] / "deploy/systemd/tinhso.env.example"
+    assert re.search(r"^TINHSO_ENV_MQTT_SHARED_SUBSCRIPTION=false$", example.read_text(), re.MULTILINE)
+    monkeypatch.setenv("TINHSO_ENV_MQTT_SHARED_SUBSCRIPTION", "false")
+    monkeypatch.setenv("TINHSO_ENV_MQTT_RECONNECT_MAX_SECONDS", "2")
+    env_settings.cache_clear()
+    ing = MqttIngestor(db, prefix=prefix, client_id=f"test-ing-{new_id()[:8]}")
+    env_settings.cache_clear()
+    assert ing.subscription == f"{prefix}/+/+/readings"
+    assert ing.client._reconnect_max_delay == 2.0
+    ing.start()
+    dev = Device()
+    try:
+        assert ing.connected.wait(10)
+        time.sleep(0.2)
+        publish_readings(
+            dev.client, prefix, "KK-VINH-01", "LOGGER-1", air.token, [reading(3)]
+        ).wait_for_publish(5)
+        assert wait_for(lambda: count(db) == 1)
+    finally:
+        dev.close()
+        ing.stop()
+        purge_session(ing.client_id)
+    # By default the API process and the worker share the readings.
+    monkeypatch.delenv("TINHSO_ENV_MQTT_SHARED_SUBSCRIPTION")
+    env_settings.cache_clear()
+    assert MqttIngestor(db, prefix=prefix, client_id="unused").subscription.startswith("$share/tinhso-env/")
+    env_settings.cache_clear()

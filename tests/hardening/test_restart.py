@@ -2,7 +2,8 @@
 
 Each service is a private instance on a port of this suite (`procs`), never the shared one: PostgreSQL is
 stopped in immediate mode (a crash: no checkpoint, WAL replay at start) while citizens submit dossiers; NATS
-JetStream is killed while subsystems publish events; Mosquitto is restarted while a sensor keeps measuring.
+JetStream is killed while subsystems publish events; Mosquitto is restarted while a sensor keeps measuring
+(and publishes before the platform has reconnected, when one process ingests).
 The platform runs as real processes and must reconnect by itself, keep what was acknowledged, apply nothing
 twice and deliver what waited in the outbox.
 """
@@ -10,6 +11,7 @@ twice and deliver what waited in the outbox.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import threading
 import time
@@ -274,7 +276,14 @@ def _reading(minutes_ago: int, value: float) -> dict[str, Any]:
 
 
 @pytest.mark.mqtt
-def test_mqtt_broker_away_and_back_ingestion_resumes(db: Database, factory: Factory, tmp_path: Path) -> None:
+@pytest.mark.parametrize("shared", [False, True], ids=["one-ingestor", "shared-subscription"])
+def test_mqtt_broker_away_and_back_ingestion_resumes(
+    db: Database, factory: Factory, tmp_path: Path, shared: bool
+) -> None:
+    """One ingesting process (TINHSO_ENV_MQTT_SHARED_SUBSCRIPTION=false, the data-centre layout): Mosquitto
+    restores the worker's subscription with its persistent session after a restart, so what a sensor publishes
+    before the worker has reconnected waits for it. With the shared subscription Mosquitto 2.0 does not: there
+    the sensor's queue must wait until the worker has subscribed again (the readings would be dropped)."""
     _one_backend(db)
     from tinhso.environment.models import Reading
     from tinhso.reference.models import Commune
@@ -287,12 +296,16 @@ def test_mqtt_broker_away_and_back_ingestion_resumes(db: Database, factory: Fact
         database_url(db),
         TINHSO_MQTT_URL=broker.url,
         TINHSO_ENV_MQTT_ENABLED="true",
+        TINHSO_ENV_MQTT_SHARED_SUBSCRIPTION=str(shared).lower(),
         TINHSO_ENV_SIMULATE_IN_DEMO="false",
     )
     device = paho.Client(
         paho.CallbackAPIVersion.VERSION2, client_id=f"dev-{new_id()[:8]}", clean_session=False
     )
     device.reconnect_delay_set(min_delay=1, max_delay=2)
+    acked: set[int] = set()  # message ids the broker has acknowledged to the sensor
+    device.on_publish = lambda client, userdata, mid, *rest: acked.add(mid)
+    frozen = False
     try:
         p.start_api()
         official = factory.person(("official",), agency="000.00.06.H41")
@@ -325,10 +338,12 @@ def test_mqtt_broker_away_and_back_ingestion_resumes(db: Database, factory: Fact
                 headers=official.headers,
             ).json()["token"]
         p.start_worker()
+        assert p.worker is not None
+        worker = p.worker
 
-        def send(minutes_ago: int, value: float) -> None:
+        def send(minutes_ago: int, value: float) -> paho.MQTTMessageInfo:
             body = {"token": token, "readings": [_reading(minutes_ago, value)]}
-            device.publish(f"{prefix}/KK-CRASH-01/LOGGER-1/readings", json.dumps(body), qos=1)
+            return device.publish(f"{prefix}/KK-CRASH-01/LOGGER-1/readings", json.dumps(body), qos=1)
 
         def stored() -> int:
             return _scalar(db, select(func.count()).select_from(Reading))
@@ -344,34 +359,48 @@ def test_mqtt_broker_away_and_back_ingestion_resumes(db: Database, factory: Fact
 
         wait_for(first, 60, every=1.0, what="the first reading over MQTT")
 
+        if not shared:
+            # The worker cannot reconnect until the sensor has published after the restart: it is frozen
+            # (subscribed, as it was) for the time of the restart.
+            worker.send_signal(signal.SIGSTOP)
+            frozen = True
         broker.stop()  # the broker goes away (a restart); the sensor keeps measuring and queues
         device.loop_stop()
-        for i in range(1, 4):
-            send(30 - i, 10.0 + i)
+        sent = [send(30 - i, 10.0 + i) for i in range(1, 4)]
         assert stored() == 1
         mark = len(broker.log())
         broker.start()
-        # The platform reconnects and subscribes again by itself. (The sensor sends its queue once that is
-        # done: Mosquitto 2.0 does not restore a shared subscription from its store, so what reaches it
-        # before the platform is back has no subscriber and is dropped.)
-        wait_for(
-            lambda: "Received SUBSCRIBE from tinhso-environment-worker" in broker.log()[mark:],
-            60,
-            what="the platform to subscribe again",
-        )
+        if shared:
+            # The platform reconnects and subscribes again by itself. The sensor sends its queue once that is
+            # done: Mosquitto 2.0 does not restore a shared subscription from its store, so what reaches it
+            # before the platform is back has no subscriber and is dropped.
+            wait_for(
+                lambda: "Received SUBSCRIBE from tinhso-environment-worker" in broker.log()[mark:],
+                60,
+                what="the platform to subscribe again",
+            )
         device.reconnect()
         device.loop_start()
-        wait_for(lambda: stored() == 4, 90, what="the readings measured while the broker was away")
+        sent += [send(30 - i, 10.0 + i) for i in range(4, 7)]  # right after the restart
+        wait_for(lambda: {m.mid for m in sent} <= acked, 30, what="the broker to take the six readings")
+        if not shared:
+            assert "tinhso-environment-worker" not in broker.log()[mark:]  # the platform is not back yet
+            assert stored() == 1
+            worker.send_signal(signal.SIGCONT)
+            frozen = False
+        wait_for(lambda: stored() == 7, 90, what="the readings measured around the broker's restart")
 
         p.kill_worker()  # the platform goes away; the broker keeps its persistent session's messages
-        for i in range(4, 7):
+        for i in range(7, 10):
             send(30 - i, 10.0 + i)
         time.sleep(1.0)
         p.start_worker()
-        wait_for(lambda: stored() == 7, 90, what="the readings kept by the broker for the platform")
+        wait_for(lambda: stored() == 10, 90, what="the readings kept by the broker for the platform")
         time.sleep(1.0)
-        assert stored() == 7  # and none twice
+        assert stored() == 10  # and none twice
     finally:
+        if frozen and p.worker is not None:
+            p.worker.send_signal(signal.SIGCONT)
         device.loop_stop()
         device.disconnect()
         p.stop()

@@ -15,6 +15,14 @@ class EnvironmentSettings(BaseSettings):
     mqtt_topic_prefix: str = "tinhso/env"
     mqtt_enabled: bool | None = None  # None: on, except when TINHSO_ENVIRONMENT=test
     mqtt_client_id: str = "tinhso-environment"
+    # Where several processes ingest (the API process and `tinhso worker`), they share the readings through the
+    # shared subscription `$share/tinhso-env/…`. Where one process ingests (the data-centre layout: only the
+    # worker), false: a plain subscription, which Mosquitto keeps in the persistent session across its own
+    # restart (2.0.11 does not restore a shared one), so readings arriving before the platform is back wait.
+    mqtt_shared_subscription: bool = True
+    # Reconnecting after the broker went away: the first wait, doubled at each failure up to the longest.
+    mqtt_reconnect_min_seconds: float = Field(default=0.5, gt=0, le=60)
+    mqtt_reconnect_max_seconds: float = Field(default=4.0, gt=0, le=300)
     # Per-device flood control: a token bucket of readings.
     rate_per_second: float = Field(default=200.0, gt=0)
     rate_burst: float = Field(default=2000.0, gt=0)

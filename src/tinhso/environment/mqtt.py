@@ -8,10 +8,13 @@ or `"username"`/`"password"` instead of `"token"` for an MQTT credential. The cr
 device named by the topic (the topic is the ACL). A refused message is answered on
 `<prefix>/<station>/<device>/errors` with the platform's typed error.
 
-The subscriber keeps a persistent session (clean_session false, QoS 1, manual acknowledgement): a message is
-acknowledged to the broker only after its readings are committed, so what the broker kept while the platform
-was away or the database failed is delivered again and stored once (idempotent on device, parameter, time).
-The API process and `tinhso worker` share the work through a shared subscription.
+The subscriber keeps a persistent session (clean_session false, a fixed client id, QoS 1, manual
+acknowledgement): a message is acknowledged to the broker only after its readings are committed, so what the
+broker kept while the platform was away or the database failed is delivered again and stored once (idempotent
+on device, parameter, time). The API process and `tinhso worker` share the work through a shared subscription;
+where one process ingests, TINHSO_ENV_MQTT_SHARED_SUBSCRIPTION=false subscribes without the share group, a
+subscription Mosquitto restores from its store after a restart of its own, so readings published before the
+platform has reconnected are queued for it instead of dropped.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from tinhso.kit.i18n import both
 from tinhso.settings import get_settings
 
 log = logging.getLogger("tinhso.environment.mqtt")
+
+SHARE_GROUP = "tinhso-env"
 
 
 def broker_address(url: str | None = None) -> tuple[str, int, str | None, str | None]:
@@ -64,7 +69,10 @@ class _Message:
 
 
 class MqttIngestor:
-    """Subscribes to the readings topics and stores what arrives, in batches, through `ingest`."""
+    """Subscribes to the readings topics and stores what arrives, in batches, through `ingest`.
+
+    `share_group`: the shared subscription's group; None for a plain subscription; "" (default) from the
+    settings (`tinhso-env`, or plain when TINHSO_ENV_MQTT_SHARED_SUBSCRIPTION is false)."""
 
     def __init__(
         self,
@@ -73,7 +81,7 @@ class MqttIngestor:
         url: str | None = None,
         prefix: str | None = None,
         client_id: str | None = None,
-        share_group: str | None = "tinhso-env",
+        share_group: str | None = "",
         batch_max: int = 2000,
         flush_seconds: float = 0.05,
     ) -> None:
@@ -82,6 +90,8 @@ class MqttIngestor:
         self.url = url
         self.prefix = (prefix or settings.mqtt_topic_prefix).rstrip("/")
         self.client_id = client_id or settings.mqtt_client_id
+        if share_group == "":  # from the settings
+            share_group = SHARE_GROUP if settings.mqtt_shared_subscription else None
         self.share_group = share_group
         self.batch_max = batch_max
         self.flush_seconds = flush_seconds
@@ -101,7 +111,10 @@ class MqttIngestor:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
-        self.client.reconnect_delay_set(min_delay=1, max_delay=15)
+        self.client.reconnect_delay_set(
+            min_delay=settings.mqtt_reconnect_min_seconds,  # type: ignore[arg-type]  # paho takes fractions
+            max_delay=max(settings.mqtt_reconnect_min_seconds, settings.mqtt_reconnect_max_seconds),  # type: ignore[arg-type]
+        )
         self.client.max_inflight_messages_set(1000)
         self.client.max_queued_messages_set(0)
 
