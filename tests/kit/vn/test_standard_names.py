@@ -43,7 +43,7 @@ def test_standard_words_make_a_standard_name(parts) -> None:  # noqa: ANN001
 
 
 def test_standard_word_examples() -> None:
-    assert is_standard_word("Hòa") and is_standard_word("H'Mông") and is_standard_word("Ơ-Đu")
+    assert is_standard_word("Hòa") and is_standard_word("H'Mông") and is_standard_word("Khơ-Mú")
     for word in (
         "Hoà",
         "hòa",
@@ -56,3 +56,11 @@ def test_standard_word_examples() -> None:
         "Qúy",
     ):
         assert not is_standard_word(word), word
+
+
+def test_each_part_of_a_hyphenated_or_apostrophised_word_keeps_its_tone_mark() -> None:
+    assert normalize_name("khơ-mú").value == "Khơ-Mú" and normalize_name("KHƠ-MÚ").value == "Khơ-Mú"
+    assert (
+        normalize_name("y'bắc").value == "Y'Bắc" and normalize_name("lò văn h'mông").value == "Lò Văn H'Mông"
+    )
+    assert normalize_name("Khơ-Mú").fixed is False

@@ -83,7 +83,9 @@ def _word(word: str, style: str) -> str | None:
     """One syllable, normalised (names share few distinct syllables, so this is cached)."""
     if not _ALLOWED.match(word):
         return None
-    return place_tone(_capitalise(word), style)
+    # each part of a hyphenated or apostrophised word ("Khơ-Mú", "Y'Bắc") is a syllable with its own tone mark
+    parts = re.split(r"(['’\-])", _capitalise(word))
+    return "".join(p if p in ("'", "’", "-") else place_tone(p, style) for p in parts)
 
 
 def is_standard_word(word: str, style: str = "old") -> bool:
