@@ -9,7 +9,7 @@ NATS JetStream. Prints the figures side by side with the direct baseline and the
 
 The provider, the hub and the load generator are three processes on this machine (they share its cores).
 Direct and gateway calls run in alternating slices, so load from other work skews both alike. The
-measurement starts once the hub has finished its start-up work (background threads such as the assistant's
+measurement starts once the hub has finished its start-up work (background threads such as the `assistant` module's
 model warm-up; the routing tables FastAPI builds on the first unrouted request), which would otherwise be
 counted as gateway CPU.
 Goals from the issue: gateway throughput ≥ ½ of direct, added p50 ≤ 3 ms at concurrency 1.
@@ -81,7 +81,7 @@ def cpu_seconds(pid: int) -> float:
 
 def wait_settled(pid: int, timeout: float = 120.0) -> tuple[float, float]:
     """Wait until a freshly started process stops burning CPU on its own (start-up work in background
-    threads: the assistant's model warm-up, loaders), so that work is not counted as the gateway's.
+    threads: the `assistant` module's model warm-up, loaders), so that work is not counted as the gateway's.
     Returns (seconds waited, CPU seconds spent meanwhile)."""
     t0, c0 = time.monotonic(), cpu_seconds(pid)
     last = c0
