@@ -264,12 +264,13 @@ def _delivery(db, event_id):
         return s.scalar(select(Delivery).where(Delivery.event_id == event_id))
 
 
-def _due(db, event_id):
+def _due(db, event_id, in_seconds=-1):
+    """The event's delivery falls due (or its next try is `in_seconds` away)."""
     with db.transaction() as s:
         s.execute(
             update(Delivery)
             .where(Delivery.event_id == event_id)
-            .values(next_attempt_at=utcnow() - timedelta(seconds=1))
+            .values(next_attempt_at=utcnow() + timedelta(seconds=in_seconds))
         )
 
 
@@ -287,7 +288,8 @@ def test_fifo_holds_later_events_back_unordered_does_not(client, room, db, recei
         assert _delivery(db, first).attempts == 1
         assert _delivery(db, second).attempts == (0 if fifo else 1)
         receiver.failing = False
-        _due(db, second)  # the second is due again, the first still waits for its retry
+        _due(db, first, 60)  # the first one's retry is a minute away
+        _due(db, second)
         if fifo:
             assert pubsub.deliver_due(db, http) == 0
             _due(db, first)
@@ -360,12 +362,15 @@ def test_time_to_live_push(client, room, db, receiver):
 
 
 def test_retry_after_the_time_to_live_is_not_scheduled(client, room, db, receiver):
-    _subscribe(client, room, delivery="push", endpoint=receiver.url, ttl_seconds=1)
+    _subscribe(client, room, delivery="push", endpoint=receiver.url, ttl_seconds=60)
     eid = _publish(client, room, None, 1)
     wait_until_dispatched(db)
+    # The clock moves on until one second of the event's time is left.
+    with db.transaction() as s:
+        s.execute(update(Delivery).values(expires_at=utcnow() + timedelta(seconds=1)))
     receiver.failing = True
     with httpx.Client() as http:
         pubsub.deliver_due(db, http)
-    # Every backoff is at least 1 s: the next try would come after the event's second ran out.
+    # Every backoff is at least 1 s: the next try would come after the event's time ran out.
     d = _delivery(db, eid)
     assert d.state == "expired" and d.attempts == 1 and d.last_status == 503
