@@ -281,3 +281,11 @@ def test_operation_and_its_log_entry_are_all_or_nothing(client, factory, db):
         assert msglog.verify(s).ok
         entries = s.scalars(select(MessageLog).where(MessageLog.message_id == "pub-1")).all()
         assert [(e.status, e.operation) for e in entries] == [(201, "POST /pub/v1/newBirth")]
+    # Its answer lost in transit, it retries once more with the same X-Road-Id: the same event, not a second.
+    again = client.post(f"{base}/pub/v1/newBirth", json=publish, headers=pub | {"X-Road-Id": "pub-1"})
+    assert again.status_code == 201 and again.json() == r.json()
+    assert _count(db, Event) == 1
+    # Without an X-Road-Id, or with another one, every publish is a new event.
+    client.post(f"{base}/pub/v1/newBirth", json=publish, headers=pub)
+    client.post(f"{base}/pub/v1/newBirth", json=publish, headers=pub | {"X-Road-Id": "pub-2"})
+    assert _count(db, Event) == 3

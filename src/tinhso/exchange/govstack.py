@@ -136,7 +136,8 @@ def operate(
     signer = msglog.hub_key(call.db)  # before the transaction: the first call of a hub may write the key
     rec = call.rec
     with call.db.transaction() as s:
-        status, result = _dispatch(s, call.method, p, room, caller, area, rest, body)
+        given = call.message_id if call.headers.get("x-road-id") == call.message_id else None
+        status, result = _dispatch(s, call.method, p, room, caller, area, rest, body, given)
         raw = b"" if result is NO_CONTENT else json.dumps(result, ensure_ascii=False, default=str).encode()
         rec.status = status
         rec.response_bytes = len(raw)
@@ -159,8 +160,10 @@ def _dispatch(
     area: str,
     rest: list[str],
     body: Any,
+    message_id: str | None = None,
 ) -> tuple[int, Any]:
-    """The operation itself, in the caller's transaction; returns (status, JSON body or NO_CONTENT)."""
+    """The operation itself, in the caller's transaction; returns (status, JSON body or NO_CONTENT).
+    `message_id` is the X-Road-Id the caller gave: a publish retried with it is stored once."""
     if area == "api" and rest[:1] == ["eventType"]:
         if len(rest) == 1 and method == "POST":
             _room_owner(room, caller)
@@ -261,7 +264,7 @@ def _dispatch(
                     "The event type does not match the path",
                 )
             published = PublishRequest.model_validate({"key": body.get("key"), "event": body.get("event")})
-            event = pubsub.publish(s, p, et.id, published)
+            event = pubsub.publish(s, p, et.id, published, message_id)
             return 201, {"id": event.id, "sequence": event.seq}
         if len(rest) == 2:
             _room_owner(room, caller)

@@ -214,7 +214,10 @@ class Event(Base):
 
     __tablename__ = "exchange_event"
     # The events not yet fanned out (few): ordered deliveries wait for the earlier ones of their key.
-    __table_args__ = (Index("ix_exchange_event_fanout", "fanned_out", "seq"),)
+    __table_args__ = (
+        Index("ix_exchange_event_fanout", "fanned_out", "seq"),
+        Index("uq_exchange_event_publisher_message", "publisher", "message_id", unique=True),
+    )
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(String(32), unique=True, default=new_id)
     event_type_id: Mapped[str] = mapped_column(ForeignKey("exchange_event_type.id", ondelete="CASCADE"))
@@ -224,6 +227,7 @@ class Event(Base):
     published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     fanned_out: Mapped[bool] = mapped_column(Boolean, default=False)
     cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+    message_id: Mapped[str | None] = mapped_column(String(100))  # the publisher's X-Road-Id, if it gave one
 
 
 class Delivery(Base):

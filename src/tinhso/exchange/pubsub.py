@@ -228,7 +228,15 @@ def _validator(et: EventType) -> jsonschema.Draft202012Validator:
     return validator
 
 
-def publish(session: Session, principal: Principal, event_type_id: str, data: PublishRequest) -> Event:
+def publish(
+    session: Session,
+    principal: Principal,
+    event_type_id: str,
+    data: PublishRequest,
+    message_id: str | None = None,
+) -> Event:
+    """Store the event and its notice. With the publisher's `message_id` (X-Road-Id), a retry of a publish
+    that did commit returns that event instead of storing a second one."""
     et = get_event_type(session, event_type_id)
     owner = parse_member(et.owner)
     if principal.is_system:
@@ -245,7 +253,21 @@ def publish(session: Session, principal: Principal, event_type_id: str, data: Pu
             raise Unprocessable(
                 "event_invalid", "The event does not match its schema: {error}", error=errors[0].message[:300]
             )
-    event = Event(event_type_id=et.id, publisher=et.owner, key=data.key, payload=data.event)
+    if message_id is not None:
+        done = session.scalar(
+            select(Event).where(Event.publisher == et.owner, Event.message_id == message_id)
+        )
+        if done is not None:
+            if done.event_type_id != et.id:
+                raise Conflict(
+                    "message_id_reused",
+                    "The message id {id} was already used for another event",
+                    id=message_id,
+                )
+            return done
+    event = Event(
+        event_type_id=et.id, publisher=et.owner, key=data.key, payload=data.event, message_id=message_id
+    )
     session.add(event)
     session.flush()
     kit_events.publish(session, TOPIC, {"event_id": event.id, "event_type_id": et.id}, key=data.key)
