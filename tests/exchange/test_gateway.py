@@ -282,3 +282,50 @@ def test_bodies_expire_but_the_chain_still_verifies(client, factory, upstream, d
     assert e.request_sha256 == hashlib.sha256(b"du lieu cong khai").hexdigest()
     with db.transaction(write=False) as s:
         assert msglog.verify(s).ok
+
+
+def test_log_stays_one_chain_when_another_writer_appends_between_calls(client, factory, upstream, db):
+    """The gateway's writer chains each batch after the head it left; when another writer (another hub
+    process, a pub/sub operation) moved the head meanwhile, its conditional update finds that and the batch
+    is chained again after the new head: no gap, no fork, every entry once."""
+    hub = make_hub(client, factory, upstream, classification="internal")
+    for i in range(3):
+        r = client.post(f"/r1/{hub.service_id}/echo", content=f"a{i}".encode(), headers=hub.headers())
+        assert r.status_code == 200
+    other = msglog.Record(
+        message_id="other-writer",
+        request_id=None,
+        client="VN/GOV/000.00.01.H41/TTHC",
+        service="-",
+        service_pk=None,
+        provider_agency_code=None,
+        method="POST",
+        path="/pub",
+        operation=None,
+        status=200,
+        error_type=None,
+        duration_ms=1.0,
+        upstream_ms=None,
+        request_bytes=0,
+        response_bytes=0,
+        request_sha256=hashlib.sha256(b"").hexdigest(),
+        response_sha256=hashlib.sha256(b"").hexdigest(),
+    )
+    msglog.append(db, other)
+    for i in range(3):
+        r = client.post(f"/r1/{hub.service_id}/echo", content=f"b{i}".encode(), headers=hub.headers())
+        assert r.status_code == 200
+    entries = _log(db)
+    assert [e.seq for e in entries] == list(range(1, 8))
+    assert [e.message_id == "other-writer" for e in entries].index(True) == 3
+    assert [e.request_body for e in entries if e.message_id != "other-writer"] == [
+        b"a0",
+        b"a1",
+        b"a2",
+        b"b0",
+        b"b1",
+        b"b2",
+    ]
+    assert all(e.at.tzinfo is not None for e in entries)
+    with db.transaction(write=False) as s:
+        assert msglog.verify(s).ok
