@@ -7,6 +7,7 @@ import threading
 import time
 import tracemalloc
 
+from tinhso.environment import notify
 from tinhso.ops import memtrace
 from tinhso.procedures import sync
 
@@ -20,6 +21,15 @@ def test_the_national_portal_stand_in_keeps_only_recent_records():
     assert len(double.received) == sync.RECENT
     assert double.received[0]["MaHoSo"] == "H41.000250"  # the oldest went, the newest stay
     assert double.received[-1]["MaHoSo"] == f"H41.{sync.RECENT + 249:06d}"
+
+
+def test_the_sms_and_email_stand_in_keeps_only_recent_messages():
+    # Same pattern in the worker: every alert it raises or escalates is sent through this stand-in.
+    double = notify.SmsEmailGatewayTestDouble()
+    for i in range(notify.RECENT + 10):
+        double.send("sms", "0987654321", f"cảnh báo {i}")
+    assert len(double.sent) == notify.RECENT
+    assert double.sent[0][2] == "cảnh báo 10" and double.sent[-1][2] == f"cảnh báo {notify.RECENT + 9}"
 
 
 def test_the_memory_trace_is_off_by_default_and_reports_growth_when_asked(tmp_path, monkeypatch):

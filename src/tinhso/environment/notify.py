@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -30,12 +31,17 @@ class Notifier(Protocol):
     def send(self, channel: str, address: str, body: str) -> None: ...
 
 
+RECENT = 1000  # messages the test double keeps to show
+
+
 @dataclass
 class SmsEmailGatewayTestDouble:
-    """TEST DOUBLE for the province's SMS and e-mail gateways (outside the platform): records, sends nothing."""
+    """TEST DOUBLE for the province's SMS and e-mail gateways (outside the platform): records, sends nothing.
+
+    It keeps only the most recent messages: a long-running worker would otherwise hold every alert it sent."""
 
     name: str = "sms-email-test-double"
-    sent: list[tuple[str, str, str]] = field(default_factory=list)
+    sent: deque[tuple[str, str, str]] = field(default_factory=lambda: deque(maxlen=RECENT))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def send(self, channel: str, address: str, body: str) -> None:

@@ -142,7 +142,7 @@ class NatsBus:
 
         try:
             return await sub.fetch(batch, timeout=wait)
-        except nats.errors.TimeoutError:
+        except (nats.errors.TimeoutError, TimeoutError):  # nats-py may raise the bare asyncio one
             return []
 
     def close(self) -> None:
