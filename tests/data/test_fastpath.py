@@ -110,7 +110,8 @@ def test_hamlet_parts_do_not_change_the_commune(tmp_path) -> None:  # noqa: ANN0
 
 
 def test_checked_values_are_reused_across_chunks_and_bounded(data_db, tmp_path, monkeypatch) -> None:  # noqa: ANN001
-    """Loading in small chunks with a tiny cache of checked values gives what one big chunk gives."""
+    """Loading in small chunks with a tiny cache of checked values, committed to DuckDB in parts, gives what one
+    big chunk gives."""
     from tinhso.data import ingest, pipeline, warehouse_api
     from tinhso.data.synth import write_citizens
 
@@ -118,6 +119,7 @@ def test_checked_values_are_reused_across_chunks_and_bounded(data_db, tmp_path, 
     write_citizens(path, 400, seed=8, dup_rate=0.05, error_rate=0.2)
     whole, _ = ingest.ingest_file(data_db, path, "citizen", "whole", chunk_rows=10_000)
     monkeypatch.setattr(pipeline, "CACHE_LIMIT", 12)
+    monkeypatch.setattr(ingest, "COMMIT_ROWS", 50)  # and a DuckDB commit every few chunks
     small, _ = ingest.ingest_file(data_db, path, "citizen", "small", chunk_rows=37)
     for a in ("rows_accepted", "rows_fixed", "rows_rejected", "quality"):
         assert getattr(whole, a) == getattr(small, a), a

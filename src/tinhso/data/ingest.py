@@ -34,6 +34,7 @@ from tinhso.settings import get_settings
 
 __all__ = ["Pipeline", "ingest_file", "run_batch", "start_batch"]  # Pipeline: also imported from here
 
+COMMIT_ROWS = 1_000_000  # rows per DuckDB commit within a load (see _run_batch)
 Progress = Callable[[int, int, int], None]  # bytes done, bytes total, rows done
 
 
@@ -138,10 +139,11 @@ def _run_batch(
     try:
         with warehouse.writer(wh_path) as wh:
             cur = wh.con
-            # One DuckDB transaction for the whole load: DuckDB then writes the inserted row groups to the new
-            # generation once, compressed, at commit, instead of logging every chunk to its WAL and rewriting it all
-            # at the checkpoint (about half of DuckDB's CPU time for this file). The generation is private to this
-            # load until published either way.
+            # Chunks are inserted in DuckDB transactions of about COMMIT_ROWS rows: DuckDB then writes the row groups
+            # to the new generation once, compressed, at commit, instead of logging every chunk to its WAL and
+            # rewriting it all at the checkpoint (about half of DuckDB's CPU time for this file); committing every
+            # million rows rather than once keeps less in memory (3.5 M rows: peak 1.1 GB instead of 1.4 GB). The
+            # generation is private to this load until published, so these commits are seen by nobody.
             cur.execute("BEGIN TRANSACTION")
             with report_path.open("w", encoding="utf-8-sig", newline="") as rfh:
                 writer = csv.DictWriter(rfh, ["row", "field", "value", "rule", "message_vi", "message_en"])
@@ -164,6 +166,8 @@ def _run_batch(
                 )
                 last_commit = 0.0
 
+                uncommitted = [0]
+
                 def insert(accepted: pa.Table) -> None:
                     cur.register("incoming", accepted)
                     cur.execute(
@@ -172,6 +176,11 @@ def _run_batch(
                         [batch_id, source],
                     )
                     cur.unregister("incoming")
+                    uncommitted[0] += accepted.num_rows
+                    if uncommitted[0] >= COMMIT_ROWS:
+                        cur.execute("COMMIT")
+                        cur.execute("BEGIN TRANSACTION")
+                        uncommitted[0] = 0
 
                 # DuckDB stores chunk n (its own threads, no GIL) while this thread standardises chunk n + 1.
                 with ThreadPoolExecutor(1, thread_name_prefix="warehouse-insert") as inserter:
