@@ -268,7 +268,7 @@ class Direct:
     """The log writer's own driver connection and statements, built once. A batch chained after the head
     this writer left is written with a conditional update of the head row (it fails if any other writer
     moved the head) and the insert of the entries, in one transaction: on SQLite `BEGIN IMMEDIATE`, two
-    statements, `COMMIT`; on PostgreSQL one statement (the update in a CTE, the rows as arrays), so one
+    statements, `COMMIT`; on PostgreSQL one statement (the update in a CTE of the insert), so one
     round trip that commits before it answers. Same values as `append_many` writes (the columns' own bind
     processors), none of its per-call statement building, pool checkout or ping."""
 
@@ -285,14 +285,22 @@ class Direct:
             marks = ", ".join("?" for _ in columns)
             self.insert_sql = f"INSERT INTO exchange_message_log ({names}) VALUES ({marks})"
         else:
-            arrays = ", ".join(f"%s::{c.type.compile(dialect=dialect)}[]" for c in columns)
-            self.insert_sql = (
+            self.names = names
+            self.row_sql = "(" + ", ".join(f"%s::{c.type.compile(dialect=dialect)}" for c in columns) + ")"
+            self.pg_sql: dict[int, str] = {}  # per batch size (the driver prepares each after a few uses)
+        self.conn: Any = None
+
+    def _pg_insert(self, n: int) -> str:
+        sql = self.pg_sql.get(n)
+        if sql is None:
+            sql = self.pg_sql[n] = (
                 "WITH head AS (UPDATE exchange_log_head SET seq = %s, last_hash = %s"
                 " WHERE id = 1 AND seq = %s AND last_hash = %s RETURNING id)"
-                f" INSERT INTO exchange_message_log ({names}) SELECT * FROM unnest({arrays})"
+                f" INSERT INTO exchange_message_log ({self.names})"
+                f" SELECT * FROM (VALUES {', '.join([self.row_sql] * n)}) AS entry"
                 " WHERE EXISTS (SELECT 1 FROM head)"
             )
-        self.conn: Any = None
+        return sql
 
     def _connect(self) -> Any:
         if self.conn is None:
@@ -323,8 +331,8 @@ class Direct:
         ]
         conn = self._connect()
         if not self.sqlite:
-            arrays = [list(column) for column in zip(*values, strict=True)]
-            count = conn.execute(self.insert_sql, (seq, last, head[0], head[1], *arrays)).rowcount
+            params = [seq, last, head[0], head[1], *(v for row in values for v in row)]
+            count = conn.execute(self._pg_insert(len(rows)), params).rowcount
             return (seq, last) if count == len(rows) else None
         conn.execute("BEGIN IMMEDIATE")
         try:
