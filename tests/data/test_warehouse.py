@@ -183,7 +183,7 @@ def test_upload_api_and_query(client, data_db, factory, tmp_path) -> None:  # no
         )
     assert r.status_code == 202, r.text
     batch_id = r.json()["id"]
-    for _ in range(100):
+    for _ in range(600):
         b = client.get(f"/api/v1/data/batches/{batch_id}", headers=official.headers).json()
         if b["status"] not in ("queued", "running"):
             break

@@ -150,7 +150,7 @@ def test_data_matrix(client: TestClient, factory: Factory, data_db: Database) ->
     )
     assert r.status_code == 202, r.text
     batch = r.json()["id"]
-    for _ in range(100):
+    for _ in range(600):
         if client.get(f"/api/v1/data/batches/{batch}", headers=callers.a.headers).json()["status"] not in (
             "queued",
             "running",
