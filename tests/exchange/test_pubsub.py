@@ -374,3 +374,41 @@ def test_retry_after_the_time_to_live_is_not_scheduled(client, room, db, receive
     # Every backoff is at least 1 s: the next try would come after the event's time ran out.
     d = _delivery(db, eid)
     assert d.state == "expired" and d.attempts == 1 and d.last_status == 503
+
+
+def test_the_same_publish_retried_twice_at_once_is_stored_once(client, room, db, backend):
+    # A publisher whose answer was lost may retry on two connections at once: on PostgreSQL the second insert
+    # waits on the unique (publisher, X-Road-Id) index until the first commits, then answers with that event
+    # instead of a 500 (SQLite serialises writers, so there the second one simply finds the first).
+    import threading
+
+    from tinhso.exchange.schemas import PublishRequest
+
+    principal = room["publisher"].principal
+    data = PublishRequest.model_validate({"key": "k", "event": {"personal_id": "040190001234"}})
+    first_inserted, first_may_commit = threading.Event(), threading.Event()
+    ids: dict[str, str] = {}
+
+    def first() -> None:
+        with db.transaction() as s:
+            ids["first"] = pubsub.publish(s, principal, room["et"], data, "retry-1").id
+            first_inserted.set()
+            first_may_commit.wait(10)
+
+    def second() -> None:
+        with db.transaction() as s:
+            ids["second"] = pubsub.publish(s, principal, room["et"], data, "retry-1").id
+
+    a = threading.Thread(target=first)
+    a.start()
+    assert first_inserted.wait(10)
+    b = threading.Thread(target=second)
+    b.start()
+    b.join(0.5 if backend == "postgresql" else 0)
+    first_may_commit.set()
+    a.join(10)
+    b.join(30)
+    assert ids["first"] == ids["second"]
+    with db.transaction(write=False) as s:
+        assert s.scalar(select(func.count()).select_from(Event)) == 1
+        assert s.scalar(select(func.count()).select_from(OutboxEvent)) == 1

@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import jsonschema
 from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tinhso.exchange import metrics, msglog
@@ -253,26 +254,37 @@ def publish(
             raise Unprocessable(
                 "event_invalid", "The event does not match its schema: {error}", error=errors[0].message[:300]
             )
-    if message_id is not None:
-        done = session.scalar(
-            select(Event).where(Event.publisher == et.owner, Event.message_id == message_id)
-        )
-        if done is not None:
-            if done.event_type_id != et.id:
-                raise Conflict(
-                    "message_id_reused",
-                    "The message id {id} was already used for another event",
-                    id=message_id,
-                )
-            return done
+    if message_id is not None and (done := _published_as(session, et, message_id)) is not None:
+        return done
     event = Event(
         event_type_id=et.id, publisher=et.owner, key=data.key, payload=data.event, message_id=message_id
     )
-    session.add(event)
-    session.flush()
+    if message_id is None:
+        session.add(event)
+        session.flush()
+    else:
+        try:
+            with session.begin_nested():  # the same retry arriving twice at once: the unique index decides
+                session.add(event)
+        except IntegrityError:
+            done = _published_as(session, et, message_id)
+            if done is None:
+                raise
+            return done
     kit_events.publish(session, TOPIC, {"event_id": event.id, "event_type_id": et.id}, key=data.key)
     metrics.EVENTS.labels("published").inc()
     return event
+
+
+def _published_as(session: Session, et: EventType, message_id: str) -> Event | None:
+    """The event this publisher already stored under `message_id` (X-Road-Id), if any; the id used for an
+    event of another type is a conflict."""
+    done = session.scalar(select(Event).where(Event.publisher == et.owner, Event.message_id == message_id))
+    if done is not None and done.event_type_id != et.id:
+        raise Conflict(
+            "message_id_reused", "The message id {id} was already used for another event", id=message_id
+        )
+    return done
 
 
 def fan_out(session: Session, event_id: str) -> int:
