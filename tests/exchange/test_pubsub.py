@@ -412,3 +412,18 @@ def test_the_same_publish_retried_twice_at_once_is_stored_once(client, room, db,
     with db.transaction(write=False) as s:
         assert s.scalar(select(func.count()).select_from(Event)) == 1
         assert s.scalar(select(func.count()).select_from(OutboxEvent)) == 1
+
+
+def test_publish_with_an_idempotency_key_is_stored_once(client, room, db):
+    url = f"/api/v1/exchange/event-types/{room['et']}/events"
+    body = {"key": "k", "event": {"personal_id": "040190001234"}}
+    headers = room["publisher"].headers | {"Idempotency-Key": "lan-1"}
+    first = client.post(url, json=body, headers=headers)
+    again = client.post(url, json=body, headers=headers)
+    other = client.post(url, json=body, headers=room["publisher"].headers | {"Idempotency-Key": "lan-2"})
+    assert first.status_code == again.status_code == other.status_code == 201
+    assert first.json()["id"] == again.json()["id"] != other.json()["id"]
+    assert client.post(url, json=body, headers=headers | {"Idempotency-Key": "x" * 101}).status_code == 422
+    with db.transaction(write=False) as s:
+        assert s.scalar(select(func.count()).select_from(Event)) == 2
+        assert s.scalar(select(func.count()).select_from(OutboxEvent)) == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from sqlalchemy import select
 
 from tinhso.exchange import access, catalog, monitor, msglog, pubsub
@@ -292,9 +292,17 @@ def get_event_type(session: SessionDep, principal: CurrentPrincipal, event_type_
 
 @router.post("/event-types/{event_type_id}/events", operation_id="exchange_publish", status_code=201)
 def publish(
-    session: SessionDep, principal: CurrentPrincipal, event_type_id: str, data: PublishRequest
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    event_type_id: str,
+    data: PublishRequest,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=100)
+    ] = None,
 ) -> dict:
-    event = pubsub.publish(session, principal, event_type_id, data)
+    """Publish an event. With an `Idempotency-Key` (the same namespace as the gateway's X-Road-Id), a retry
+    answers with the event the first attempt stored instead of publishing it again."""
+    event = pubsub.publish(session, principal, event_type_id, data, idempotency_key)
     return {"id": event.id, "sequence": event.seq}
 
 
