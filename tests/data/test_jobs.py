@@ -182,6 +182,7 @@ def test_a_load_interrupted_too_often_fails_with_the_reason(data_db, tmp_path, m
         assert _rows(data_db, batch_id) == 0
         assert jobs.run_next(data_db) is False
     finally:
+        monkeypatch.undo()
         jobs.data_settings.cache_clear()
 
 
@@ -250,8 +251,12 @@ def test_in_the_data_centre_the_worker_loads_and_api_processes_only_queue(
             assert b["status"] == "done" and b["rows_total"] == 100, b
     finally:
         jobs.stop_loader(stop)
+        if "worker" in locals():
+            worker.join(timeout=30)
+        # The stopped loader reads the settings once more: restore the environment before forgetting them, or
+        # every later app of this test session would keep "API processes do not load".
+        monkeypatch.undo()
         jobs.data_settings.cache_clear()
-    worker.join(timeout=30)
     assert not worker.is_alive()
 
 
