@@ -331,8 +331,18 @@ class Direct:
         ]
         conn = self._connect()
         if not self.sqlite:
+            # An explicit transaction, committed only once the statement has returned to this process: a hub
+            # killed while its statement waits on the head's lock must leave no entry (an autocommitted
+            # statement would still commit when the lock is released, logging a call whose answer never left).
             params = [seq, last, head[0], head[1], *(v for row in values for v in row)]
-            count = conn.execute(self._pg_insert(len(rows)), params).rowcount
+            conn.execute("BEGIN")
+            try:
+                count = conn.execute(self._pg_insert(len(rows)), params).rowcount
+                conn.execute("COMMIT" if count == len(rows) else "ROLLBACK")
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    conn.execute("ROLLBACK")
+                raise
             return (seq, last) if count == len(rows) else None
         conn.execute("BEGIN IMMEDIATE")
         try:
