@@ -132,7 +132,11 @@ def backend(database: Database) -> str:
 
 @pytest.fixture
 def app(db: Database):  # noqa: ANN201
-    return create_app(get_settings(), db)
+    app = create_app(get_settings(), db)
+    yield app
+    # Every start of the app (test client, live server) was matched by a stop: a loader left running would go on
+    # claiming other tests' uploads from the shared database.
+    assert not getattr(app.state, "data_loader_stops", None), "an upload loader of this app was never stopped"
 
 
 @pytest.fixture
@@ -163,7 +167,7 @@ def live_server(app) -> Iterator[str]:  # noqa: ANN001
         time.sleep(0.05)
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
-    thread.join(timeout=10)
+    thread.join(timeout=30)
 
 
 from tests.factories import Actor, Factory, factory, platform_admin  # noqa: E402, F401

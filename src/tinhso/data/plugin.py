@@ -41,7 +41,13 @@ def startup(app: Any) -> None:
     from tinhso.data import jobs
 
     if jobs.loads_in_api():
-        stop = app.state.data_loader_stop = threading.Event()
+        stop = threading.Event()
+        # One stop signal per start: an app served twice (a test client and a live server on one app object) stops
+        # both of its loaders, not only the last one started.
+        loaders = getattr(app.state, "data_loader_stops", None)
+        if loaders is None:
+            loaders = app.state.data_loader_stops = []
+        loaders.append(stop)
         threading.Thread(
             target=jobs.run_loader, args=(stop, app.state.db), name="data-loader", daemon=True
         ).start()
@@ -53,9 +59,9 @@ def shutdown(app: Any) -> None:
     """Stop this process's loader; a load it was running is recovered (queued again) by the next sweep."""
     from tinhso.data import jobs
 
-    stop = getattr(app.state, "data_loader_stop", None)
-    if stop is not None:
-        jobs.stop_loader(stop)
+    loaders = getattr(app.state, "data_loader_stops", None)
+    if loaders:
+        jobs.stop_loader(loaders.pop())
 
 
 def worker(stop_event: threading.Event, db: Database) -> None:
