@@ -250,11 +250,24 @@ def test_nats_away_and_back_the_outbox_keeps_every_event(
             assert _scalar(db, select(func.count()).where(OutboxEvent.published_at.is_(None))) >= 1
             nats.start()  # ... and everything passes once it is back
             wait_for(lambda: set(sent) <= set(hook.ids), 120, what="the events kept while NATS was away")
+
+        def deliveries() -> list[Any]:
+            with db.transaction(write=False) as s:
+                return list(
+                    s.execute(
+                        select(Delivery.event_id, Delivery.state).where(Delivery.subscription_id == sid)
+                    ).all()
+                )
+
+        # The worker records a delivery once the subscriber has answered: the hook can hold the last event a moment
+        # before its row says so.
+        wait_for(
+            lambda: len(deliveries()) >= len(sent) and {r.state for r in deliveries()} == {"delivered"},
+            30,
+            what="every delivery recorded",
+        )
         # Exactly once in effect: one delivery per event, each delivered; JetStream dropped the repeats.
-        with db.transaction(write=False) as s:
-            rows = s.execute(
-                select(Delivery.event_id, Delivery.state).where(Delivery.subscription_id == sid)
-            ).all()
+        rows = deliveries()
         assert sorted(r.event_id for r in rows) == sorted(sent)
         assert {r.state for r in rows} == {"delivered"}
         assert sorted(set(hook.ids)) == sorted(sent)
