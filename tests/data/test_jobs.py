@@ -260,14 +260,13 @@ def test_in_the_data_centre_the_worker_loads_and_api_processes_only_queue(
     assert not worker.is_alive()
 
 
-def test_two_uploads_of_one_file_queued_together_load_it_once(data_db, tmp_path) -> None:  # noqa: ANN001
-    """Two API processes receive the same file at the same moment (neither sees the other's batch yet): the
-    loader loads the first and refuses the second, naming the first."""
+def _queued_twins(data_db, tmp_path, rows: int, source: str) -> tuple[str, str]:  # noqa: ANN001
+    """Two queued batches of one file, as two API processes record them when neither sees the other's yet."""
     import shutil
 
     path = tmp_path / "dan.csv"
-    write_citizens(path, 60, seed=27, dup_rate=0.0, error_rate=0.0)
-    first = _queue(data_db, path, "cung-luc")
+    write_citizens(path, rows, seed=27, dup_rate=0.0, error_rate=0.0)
+    first = _queue(data_db, path, source)
     with data_db.transaction() as s:
         a = s.get(Batch, first)
         assert a is not None
@@ -278,9 +277,44 @@ def test_two_uploads_of_one_file_queued_together_load_it_once(data_db, tmp_path)
         s.flush()
         second = b.id
     shutil.copyfile(jobs.stored_path(data_db, first), jobs.stored_path(data_db, second))
+    return first, second
+
+
+def test_two_uploads_of_one_file_queued_together_load_it_once(data_db, tmp_path) -> None:  # noqa: ANN001
+    """Two API processes receive the same file at the same moment (neither sees the other's batch yet): the
+    loader loads the first and refuses the second, naming the first."""
+    first, second = _queued_twins(data_db, tmp_path, 60, "cung-luc")
     assert jobs.run_next(data_db) and jobs.run_next(data_db)
     done, refused = _batch(data_db, first), _batch(data_db, second)
     assert done.status == "done" and done.rows_accepted == 60
     assert refused.status == "failed" and first in (refused.error or "")
     assert _rows(data_db, first) == 60 and _rows(data_db, second) == 0
     assert not jobs.stored_path(data_db, second).exists()
+
+
+def test_two_loaders_running_twins_at_once_load_the_file_once(data_db, tmp_path) -> None:  # noqa: ANN001
+    """Two loaders (two workers) each claim one of two batches of the same file and run them at the same time:
+    the warehouse's write lock puts one after the other, and the later one finds the first done and loads
+    nothing."""
+    import threading
+
+    first, second = _queued_twins(data_db, tmp_path, 80, "hai-noi-nap")
+    actors = {batch_id: jobs.claim(data_db, batch_id) for batch_id in (first, second)}
+    assert all(actors.values())  # both running now, each under its own loader's lock
+    start = threading.Barrier(2)
+
+    def run(batch_id: str) -> None:
+        start.wait()
+        jobs.load(data_db, batch_id, actors[batch_id])  # type: ignore[arg-type]
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in (first, second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    batches = {i: _batch(data_db, i) for i in (first, second)}
+    assert sorted(b.status for b in batches.values()) == ["done", "failed"]
+    (done,) = [b for b in batches.values() if b.status == "done"]
+    (refused,) = [b for b in batches.values() if b.status == "failed"]
+    assert done.rows_accepted == 80 and done.id in (refused.error or "")
+    assert _rows(data_db, done.id) == 80 and _rows(data_db, refused.id) == 0

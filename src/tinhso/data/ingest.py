@@ -102,6 +102,14 @@ def start_batch(
     return batch, False
 
 
+class AlreadyLoaded(Exception):
+    """The same file was loaded for this entity and source by another batch meanwhile."""
+
+    def __init__(self, twin: str):
+        super().__init__(f"the same file was already loaded for this entity and source (batch {twin})")
+        self.twin = twin
+
+
 def run_batch(
     db: Database,
     batch_id: str,
@@ -135,6 +143,7 @@ def _run_batch(
         fmt = detect_format(batch.filename)
         wh_path = warehouse.path_for(session)
         table, bytes_total, source = batch.table_name, batch.bytes_total, batch.source
+        sha256, entity_code = batch.file_sha256, batch.entity_code
     report_path = reports_dir() / f"{batch_id}.csv"
     try:
         with warehouse.writer(wh_path) as wh:
@@ -154,6 +163,19 @@ def _run_batch(
                 # publishing and recording now.
                 close_orphans(db)
                 with db.transaction() as session:
+                    # Two batches of one file queued at the same instant (two uploads, two loaders): the one that
+                    # takes the write lock second finds the other done, here where nothing can be between.
+                    twin = session.scalar(
+                        select(Batch.id).where(
+                            Batch.file_sha256 == sha256,
+                            Batch.entity_code == entity_code,
+                            Batch.source == source,
+                            Batch.status == "done",
+                            Batch.id != batch_id,
+                        )
+                    )
+                    if twin is not None:
+                        raise AlreadyLoaded(twin)
                     done = list(
                         session.scalars(
                             select(Batch.id).where(Batch.table_name == table, Batch.status == "done")
@@ -229,7 +251,7 @@ def _run_batch(
                 wh.take_back()
                 raise
     except BaseException as exc:
-        error = str(getattr(exc, "message", None) and exc) or repr(exc)
+        error = str(exc) or repr(exc)
         _mark_failed(db, batch_id, ("running", "failed"), error, principal)
         raise
     return batch

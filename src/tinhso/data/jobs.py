@@ -23,6 +23,10 @@ the warehouse's write lock) finds running batches whose lock nobody holds — th
 failed with the reason otherwise (or when no file was stored: loads from `tinhso data ingest`). An interrupted run
 published nothing (the warehouse publishes a whole generation or nothing), and a run removes rows of batches that
 are not done before it inserts, so a re-run loads the file exactly once.
+
+Twins: an upload of a file already done, queued or loading for its entity and source answers that batch
+(`enqueue`); two batches of one file queued at the same instant are told apart under the warehouse's write lock,
+where the second finds the first done and fails with its id (`ingest.AlreadyLoaded`), loading nothing.
 """
 
 from __future__ import annotations
@@ -232,37 +236,18 @@ def load(db: Database, batch_id: str, actor: Principal) -> None:
     """Run a claimed batch from its stored file; the file goes once the batch is done or failed."""
     path = stored_path(db, batch_id)
     try:
-        twin = _loaded_twin(db, batch_id)
-        if twin is not None:  # two uploads of one file that were queued at the same moment
-            error = f"the same file was already loaded for this entity and source (batch {twin})"
-            ingest._mark_failed(db, batch_id, ("running",), error, actor)
-        elif not path.exists():
+        if not path.exists():
             error = "the stored file of this upload is missing: upload the file again"
             ingest._mark_failed(db, batch_id, ("running",), error, actor)
         else:
             ingest.run_batch(db, batch_id, path, principal=actor)
+    except ingest.AlreadyLoaded as exc:
+        log.info("data: batch %s not loaded: %s", batch_id, exc)
     except Exception:  # noqa: BLE001 - the failure is recorded on the batch
         log.warning("data: batch %s failed", batch_id, exc_info=True)
     finally:
         ingest.release(batch_id)
         _discard_if_finished(db, batch_id)
-
-
-def _loaded_twin(db: Database, batch_id: str) -> str | None:
-    """The id of a done batch of the same file, entity and source, if any."""
-    with db.transaction(write=False) as session:
-        batch = session.get(Batch, batch_id)
-        if batch is None:
-            return None
-        return session.scalar(
-            select(Batch.id).where(
-                Batch.file_sha256 == batch.file_sha256,
-                Batch.entity_code == batch.entity_code,
-                Batch.source == batch.source,
-                Batch.status == "done",
-                Batch.id != batch_id,
-            )
-        )
 
 
 def _discard_if_finished(db: Database, batch_id: str) -> None:
