@@ -213,7 +213,7 @@ class Runtime:
 
     def log_writer(self, db: Database) -> Any:
         if self.writer is None:
-            from tinhso.exchange.msglog import Writer
+            from tinhso.exchange.msglog_writer import Writer
 
             self.writer = Writer(db)
         return self.writer
