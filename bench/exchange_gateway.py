@@ -323,7 +323,7 @@ def pubsub_bench(n: int, backend: str, tmp: Path) -> float:
     import httpx
     import uvicorn
 
-    from tinhso.exchange import pubsub, tasks
+    from tinhso.exchange import pubsub, pubsub_delivery, tasks
     from tinhso.exchange.models import EventType, Subscription
     from tinhso.exchange.schemas import PublishRequest
     from tinhso.identity.principal import Principal
@@ -394,7 +394,7 @@ def pubsub_bench(n: int, backend: str, tmp: Path) -> float:
     def push() -> None:
         with httpx.Client(trust_env=False) as http:
             while not stop.is_set():
-                if pubsub.deliver_due(db, http, batch=200) == 0:
+                if pubsub_delivery.deliver_due(db, http, batch=200) == 0:
                     stop.wait(0.02)
 
     threads += [threading.Thread(target=dispatch, daemon=True), threading.Thread(target=push, daemon=True)]

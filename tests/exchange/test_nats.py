@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.exchange.test_pubsub import _age, _publish, _subscribe, room  # noqa: F401 - fixture
-from tinhso.exchange import pubsub, tasks
+from tinhso.exchange import pubsub_delivery, tasks
 from tinhso.exchange.models import Delivery
 from tinhso.exchange.natsbus import NatsBus
 from tinhso.kit.db import new_id
@@ -66,7 +66,7 @@ def test_events_travel_through_jetstream(client, room, db, receiver, jetstream):
     consumer.start()
     _wait_for(db, 5)
     with httpx.Client() as http:
-        assert pubsub.deliver_due(db, http) == 5
+        assert pubsub_delivery.deliver_due(db, http) == 5
     assert [json.loads(x["body"])["id"] for x in receiver.received] == ids
 
 
@@ -85,17 +85,17 @@ def test_jetstream_fanout_keeps_fifo_and_time_to_live(client, room, db, receiver
     notice(second)  # the later event's notice arrives first
     _wait_for(db, 1)
     with httpx.Client() as http:
-        assert pubsub.deliver_due(db, http) == 0  # waits for the first event of its key
+        assert pubsub_delivery.deliver_due(db, http) == 0  # waits for the first event of its key
         notice(first)
         _wait_for(db, 2)
-        assert pubsub.deliver_due(db, http) == 2
+        assert pubsub_delivery.deliver_due(db, http) == 2
         assert [json.loads(x["body"])["id"] for x in receiver.received] == [first, second]
         # A notice consumed after the event's time ran out: expired, never sent.
         late = _publish(client, room, "K", 3)
         _age(db, 61)
         notice(late)
         _wait_for(db, 3)
-        assert pubsub.deliver_due(db, http) == 0
+        assert pubsub_delivery.deliver_due(db, http) == 0
     with db.transaction(write=False) as s:
         assert s.scalar(select(Delivery.state).where(Delivery.event_id == late)) == "expired"
     assert len(receiver.received) == 2

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from tests.factories import CONGAN, TUPHAP
-from tinhso.exchange import msglog, pubsub
+from tinhso.exchange import msglog, pubsub, pubsub_delivery
 from tinhso.exchange.models import Delivery, Event
 from tinhso.kit.db import utcnow
 from tinhso.kit.events import OutboxEvent, dispatch_once, wait_until_dispatched
@@ -139,8 +139,8 @@ def test_push_signed_in_order_per_key(client, room, db, receiver):
     ]
     wait_until_dispatched(db)
     with httpx.Client() as http:
-        assert pubsub.deliver_due(db, http) == 3
-        assert pubsub.deliver_due(db, http) == 0  # nothing twice
+        assert pubsub_delivery.deliver_due(db, http) == 3
+        assert pubsub_delivery.deliver_due(db, http) == 0  # nothing twice
     got = [json.loads(x["body"]) for x in receiver.received]
     assert [g["id"] for g in got] == ids
     assert got[0]["eventType"] == "resident.changed" and got[0]["publisherId"] == f"VN/GOV/{CONGAN}/DANCU"
@@ -173,7 +173,7 @@ def test_subscriber_down_retries_dead_letter_and_redelivery(client, room, db, re
     wait_until_dispatched(db)
     receiver.failing = True
     with httpx.Client() as http:
-        assert pubsub.deliver_due(db, http) == 0
+        assert pubsub_delivery.deliver_due(db, http) == 0
         with db.transaction(write=False) as s:
             d1 = s.scalar(select(Delivery).where(Delivery.event_id == first))
             d2 = s.scalar(select(Delivery).where(Delivery.event_id == second))
@@ -181,7 +181,7 @@ def test_subscriber_down_retries_dead_letter_and_redelivery(client, room, db, re
         assert d2.attempts == 0  # waits behind the first event of its key
         for _ in range(2):
             _time_passes(db)
-            pubsub.deliver_due(db, http)
+            pubsub_delivery.deliver_due(db, http)
         with db.transaction(write=False) as s:
             d1 = s.scalar(select(Delivery).where(Delivery.event_id == first))
         assert d1.state == "dead" and d1.attempts == 3
@@ -192,7 +192,7 @@ def test_subscriber_down_retries_dead_letter_and_redelivery(client, room, db, re
         # The subscriber comes back; the next event of the key flows, the dead one is redelivered on request.
         receiver.failing = False
         _time_passes(db)
-        assert pubsub.deliver_due(db, http) == 1
+        assert pubsub_delivery.deliver_due(db, http) == 1
         r = client.post(f"/api/v1/exchange/deliveries/{d1.id}/redeliver", headers=room["sub_admin"].headers)
         assert r.status_code == 200 and r.json()["state"] == "pending"
         assert (
@@ -207,14 +207,16 @@ def test_subscriber_down_retries_dead_letter_and_redelivery(client, room, db, re
             ).status_code
             == 404
         )
-        assert pubsub.deliver_due(db, http) == 1
+        assert pubsub_delivery.deliver_due(db, http) == 1
     assert sorted(json.loads(x["body"])["id"] for x in receiver.received) == sorted([first, second])
 
 
 def test_backoff_grows_with_jitter_and_a_cap():
-    assert all(timedelta(seconds=1) <= pubsub._backoff(1) <= timedelta(seconds=2) for _ in range(20))
-    assert all(pubsub._backoff(30) <= timedelta(seconds=pubsub.MAX_BACKOFF) for _ in range(20))
-    assert max(pubsub._backoff(10) for _ in range(50)) > timedelta(seconds=2)
+    assert all(timedelta(seconds=1) <= pubsub_delivery._backoff(1) <= timedelta(seconds=2) for _ in range(20))
+    assert all(
+        pubsub_delivery._backoff(30) <= timedelta(seconds=pubsub_delivery.MAX_BACKOFF) for _ in range(20)
+    )
+    assert max(pubsub_delivery._backoff(10) for _ in range(50)) > timedelta(seconds=2)
 
 
 def test_pull_and_acknowledge(client, room, db, factory):
@@ -254,8 +256,8 @@ def test_crash_between_publish_and_delivery_loses_and_doubles_nothing(client, ro
     with db.transaction(write=False) as s:
         assert s.scalar(select(func.count()).select_from(Delivery)) == 1
     with httpx.Client() as http:
-        pubsub.deliver_due(db, http)
-        pubsub.deliver_due(db, http)
+        pubsub_delivery.deliver_due(db, http)
+        pubsub_delivery.deliver_due(db, http)
     assert len(receiver.received) == 1
 
 
@@ -284,19 +286,19 @@ def test_fifo_holds_later_events_back_unordered_does_not(client, room, db, recei
     wait_until_dispatched(db)
     receiver.failing = True
     with httpx.Client() as http:
-        assert pubsub.deliver_due(db, http) == 0
+        assert pubsub_delivery.deliver_due(db, http) == 0
         assert _delivery(db, first).attempts == 1
         assert _delivery(db, second).attempts == (0 if fifo else 1)
         receiver.failing = False
         _due(db, first, 60)  # the first one's retry is a minute away
         _due(db, second)
         if fifo:
-            assert pubsub.deliver_due(db, http) == 0
+            assert pubsub_delivery.deliver_due(db, http) == 0
             _due(db, first)
-            assert pubsub.deliver_due(db, http) == 2
+            assert pubsub_delivery.deliver_due(db, http) == 2
             assert [json.loads(x["body"])["id"] for x in receiver.received] == [first, second]
         else:
-            assert pubsub.deliver_due(db, http) == 1
+            assert pubsub_delivery.deliver_due(db, http) == 1
             assert [json.loads(x["body"])["id"] for x in receiver.received] == [second]
 
 
@@ -309,9 +311,9 @@ def test_fifo_waits_for_an_earlier_event_not_yet_fanned_out(client, room, db, re
         assert pubsub.fan_out(s, second) == 1
         assert pubsub.fan_out(s, other) == 1
     with httpx.Client() as http:
-        assert pubsub.deliver_due(db, http) == 1  # key L flows; key K waits for its first event
+        assert pubsub_delivery.deliver_due(db, http) == 1  # key L flows; key K waits for its first event
         wait_until_dispatched(db)
-        assert pubsub.deliver_due(db, http) == 2
+        assert pubsub_delivery.deliver_due(db, http) == 2
     assert [json.loads(x["body"])["id"] for x in receiver.received] == [other, first, second]
 
 
@@ -335,12 +337,12 @@ def test_time_to_live_push(client, room, db, receiver):
     d = _delivery(db, first)
     receiver.failing = True
     with httpx.Client() as http:
-        assert pubsub.deliver_due(db, http) == 0
+        assert pubsub_delivery.deliver_due(db, http) == 0
         assert _delivery(db, first).state == "pending"  # retried within its time
         _age(db, 61)
         receiver.failing = False
         # Its time ran out while the subscriber was down: never sent, reported expired.
-        assert pubsub.deliver_due(db, http) == 0
+        assert pubsub_delivery.deliver_due(db, http) == 0
         assert receiver.received == []
         status = client.get(f"/api/v1/exchange/events/{first}", headers=room["owner_admin"].headers).json()
         assert status["deliveries"][0]["state"] == "expired" and status["deliveries"][0]["expires_at"]
@@ -354,10 +356,10 @@ def test_time_to_live_push(client, room, db, receiver):
         # A fresh event flows; an expired one is sent again on request, with a new time-to-live.
         fresh = _publish(client, room, "K", 3)
         wait_until_dispatched(db)
-        assert pubsub.deliver_due(db, http) == 1
+        assert pubsub_delivery.deliver_due(db, http) == 1
         r = client.post(f"/api/v1/exchange/deliveries/{d.id}/redeliver", headers=h)
         assert r.status_code == 200 and r.json()["state"] == "pending"
-        assert pubsub.deliver_due(db, http) == 1
+        assert pubsub_delivery.deliver_due(db, http) == 1
     assert [json.loads(x["body"])["id"] for x in receiver.received] == [fresh, first]
 
 
@@ -370,7 +372,7 @@ def test_retry_after_the_time_to_live_is_not_scheduled(client, room, db, receive
         s.execute(update(Delivery).values(expires_at=utcnow() + timedelta(seconds=1)))
     receiver.failing = True
     with httpx.Client() as http:
-        pubsub.deliver_due(db, http)
+        pubsub_delivery.deliver_due(db, http)
     # Every backoff is at least 1 s: the next try would come after the event's time ran out.
     d = _delivery(db, eid)
     assert d.state == "expired" and d.attempts == 1 and d.last_status == 503

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from sqlalchemy import select
 
-from tinhso.exchange import access, catalog, monitor, msglog, pubsub
+from tinhso.exchange import access, catalog, monitor, msglog, pubsub, pubsub_delivery
 from tinhso.exchange import runtime as rt_mod
 from tinhso.exchange.ids import instance_var
 from tinhso.exchange.models import EventType, Peer
@@ -308,7 +308,7 @@ def publish(
 
 @router.get("/events/{event_id}", operation_id="exchange_event_status")
 def event_status(session: SessionDep, principal: CurrentPrincipal, event_id: str) -> dict[str, Any]:
-    event, et, deliveries = pubsub.event_status(session, principal, event_id)
+    event, et, deliveries = pubsub_delivery.event_status(session, principal, event_id)
     read = EventRead(
         id=event.id,
         sequence=event.seq,
@@ -374,13 +374,13 @@ def cancel_subscription(session: SessionDep, principal: CurrentPrincipal, sub_id
     responses={204: {"description": "Nothing to deliver"}},
 )
 def pull(session: SessionDep, principal: CurrentPrincipal, sub_id: str) -> Any:
-    item = pubsub.pull(session, principal, sub_id)
+    item = pubsub_delivery.pull(session, principal, sub_id)
     return item if item is not None else Response(status_code=204)
 
 
 @router.delete("/subscriptions/{sub_id}/pull/{event_id}", operation_id="exchange_ack", status_code=204)
 def ack(session: SessionDep, principal: CurrentPrincipal, sub_id: str, event_id: str) -> Response:
-    pubsub.ack(session, principal, sub_id, event_id)
+    pubsub_delivery.ack(session, principal, sub_id, event_id)
     return Response(status_code=204)
 
 
@@ -396,7 +396,9 @@ def list_deliveries(
     page: PageDep,
     state: Annotated[str | None, Query(pattern="^(pending|delivered|dead|expired|cancelled)$")] = None,
 ) -> Any:
-    rows, total = paginate(session, pubsub.deliveries_statement(session, principal, sub_id, state), page)
+    rows, total = paginate(
+        session, pubsub_delivery.deliveries_statement(session, principal, sub_id, state), page
+    )
     return Page(
         items=[DeliveryRead.model_validate(r) for r in rows],
         total=total,
@@ -409,7 +411,7 @@ def list_deliveries(
     "/deliveries/{delivery_id}/redeliver", operation_id="exchange_redeliver", response_model=DeliveryRead
 )
 def redeliver(session: SessionDep, principal: CurrentPrincipal, delivery_id: int) -> Any:
-    return pubsub.redeliver(session, principal, delivery_id)
+    return pubsub_delivery.redeliver(session, principal, delivery_id)
 
 
 # ---------------------------------------------------------------- monitoring

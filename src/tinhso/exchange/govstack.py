@@ -25,7 +25,7 @@ from urllib.parse import unquote
 from pydantic import ValidationError
 from sqlalchemy import select, update
 
-from tinhso.exchange import admission, metrics, msglog, pubsub
+from tinhso.exchange import admission, metrics, msglog, pubsub, pubsub_delivery
 from tinhso.exchange.ids import MemberId, parse_member
 from tinhso.exchange.models import Delivery, Event, EventType, Subscription
 from tinhso.exchange.schemas import EventTypeCreate, GovStackOptions, PublishRequest, SubscriptionCreate
@@ -272,7 +272,7 @@ def _dispatch(
             if event is None:
                 raise GatewayError(404, TYPES[404], "event_not_found", "Event not found")
             if method == "GET":
-                pubsub.expire_due(s, event_id=event.id)
+                pubsub_delivery.expire_due(s, event_id=event.id)
                 counts: dict[str, int] = {}
                 for state in s.scalars(select(Delivery.state).where(Delivery.event_id == event.id)):
                     counts[state] = counts.get(state, 0) + 1
@@ -290,12 +290,12 @@ def _dispatch(
         et = _event_type(s, room, rest[0])
         sub = _my_subscription(s, et, caller)
         if len(rest) == 1 and method == "GET":
-            item = pubsub.pull(s, p, sub.id)
+            item = pubsub_delivery.pull(s, p, sub.id)
             if item is None:
                 raise GatewayError(404, TYPES[404], "no_event", "No event is waiting")
             return 200, item
         if len(rest) == 2 and method == "DELETE":
-            pubsub.ack(s, p, sub.id, rest[1])
+            pubsub_delivery.ack(s, p, sub.id, rest[1])
             return 204, NO_CONTENT
     raise GatewayError(404, "Client.BadRequest", "unknown_operation", "Unknown operation")
 

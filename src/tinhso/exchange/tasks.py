@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from tinhso.exchange import monitor, msglog, pubsub
+from tinhso.exchange import monitor, msglog, pubsub, pubsub_delivery
 from tinhso.kit.db import Database
 from tinhso.settings import get_settings
 
@@ -25,7 +25,7 @@ def run(stop: threading.Event, db: Database, poll: float = 0.5, probe_seconds: f
         while not stop.is_set():
             worked = 0
             try:
-                worked = pubsub.deliver_due(db, http)
+                worked = pubsub_delivery.deliver_due(db, http)
                 now = time.monotonic()
                 if now >= next_probe:
                     monitor.probe_all(db, http)
