@@ -1,6 +1,7 @@
 """Platform-wide behaviour: health, readiness, metrics, OpenAPI, body limits, request ids, settings."""
 
 import pytest
+from fastapi.testclient import TestClient
 
 from tinhso.settings import Settings
 
@@ -38,10 +39,44 @@ def test_readyz_fails_when_migrations_are_behind(tmp_path):
     assert resp.json()["checks"]["migrations"]["missing"]
 
 
-def test_metrics_are_prometheus_text(client):
+def test_metrics_are_prometheus_text_for_the_monitoring_network_only(client, live_server, monkeypatch):
+    """Per-service, per-client traffic is agency data: /metrics answers loopback (a Prometheus beside the
+    process), the networks of TINHSO_METRICS_NETWORKS or the bearer TINHSO_METRICS_TOKEN; not the public behind
+    the proxy, whatever it puts in X-Forwarded-For."""
+    import httpx
+
     client.get("/api/v1/communes")
-    text = client.get("/metrics").text
+    local = TestClient(client.app, client=("127.0.0.1", 40000))
+    text = local.get("/metrics").text
     assert "tinhso_http_requests_total" in text and 'route="/api/v1/communes"' in text
+    r = client.get("/metrics")  # the test client's address is no IP of a monitoring network
+    assert r.status_code == 403 and r.json()["code"] == "metrics_forbidden"
+    assert "mạng giám sát" in r.json()["message"]["vi"] and "monitoring network" in r.json()["message"]["en"]
+    settings = client.app.state.settings
+    monkeypatch.setattr(settings, "metrics_token", "mot-ma-du-dai-de-doan-khong-ra")
+    assert client.get("/metrics", headers={"Authorization": "Bearer sai"}).status_code == 403
+    ok = client.get("/metrics", headers={"Authorization": "Bearer mot-ma-du-dai-de-doan-khong-ra"})
+    assert ok.status_code == 200 and "tinhso_http_requests_total" in ok.text
+    monkeypatch.setattr(settings, "metrics_networks", ["203.0.113.0/24"])
+    remote = TestClient(client.app, client=("203.0.113.9", 40000))
+    assert remote.get("/metrics").status_code == 200
+    monkeypatch.setattr(settings, "metrics_networks", ["127.0.0.0/8"])
+    # Through the proxy (uvicorn trusts X-Forwarded-For from 127.0.0.1, as behind nginx): the caller's own address.
+    with httpx.Client(base_url=live_server, trust_env=False) as http:
+        assert http.get("/metrics").status_code == 200  # Prometheus on the same host
+        for forwarded in ("203.0.113.7", "127.0.0.1, 203.0.113.7"):  # nginx appends the real address
+            r = http.get("/metrics", headers={"X-Forwarded-For": forwarded})
+            assert r.status_code == 403, forwarded
+
+
+def test_metrics_networks_must_be_networks(monkeypatch):
+    from pydantic import ValidationError
+
+    from tinhso.settings import Settings
+
+    monkeypatch.setenv("TINHSO_METRICS_NETWORKS", '["10.20.0.0/24", "mang-noi-bo"]')
+    with pytest.raises(ValidationError, match="mang-noi-bo"):
+        Settings()
 
 
 def test_openapi_has_clean_unique_operation_ids(client):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import time
 from typing import Any
 
@@ -10,6 +12,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from tinhso.kit.errors import Forbidden
 from tinhso.kit.events import outbox_lag
 
 router = APIRouter(tags=["health"])
@@ -69,5 +72,27 @@ def readyz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics", operation_id="metrics", summary="Prometheus metrics", include_in_schema=False)
-def metrics() -> Response:
+def metrics(request: Request) -> Response:
+    """For the operator's monitoring only: who calls which service how often is agency data, so the scrape comes
+    from a monitoring network (`TINHSO_METRICS_NETWORKS`, loopback by default) or carries `TINHSO_METRICS_TOKEN`."""
+    if not _may_scrape(request):
+        raise Forbidden(
+            "metrics_forbidden",
+            "Metrics are served to the monitoring network or with the metrics token only",
+        )
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _may_scrape(request: Request) -> bool:
+    settings = request.app.state.settings
+    token = settings.metrics_token
+    if token:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
+            return True
+    host = request.client.host if request.client else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(net, strict=False) for net in settings.metrics_networks)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET = "change-me-development-only"  # noqa: S105 - refused outside demo/development
@@ -39,6 +40,22 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
     run_dispatcher: bool = True
+    # Who may scrape /metrics (per-service and per-client exchange traffic is agency data): clients in these
+    # networks (after the proxy headers, so not the public behind nginx), or any caller with this bearer token.
+    metrics_networks: list[str] = ["127.0.0.0/8", "::1/128"]
+    metrics_token: str = ""
+
+    @field_validator("metrics_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for net in value:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"TINHSO_METRICS_NETWORKS: {net!r} is not a network (e.g. 10.20.0.0/24)"
+                ) from None
+        return value
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

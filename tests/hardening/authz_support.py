@@ -51,7 +51,7 @@ Audience = Public | str
 
 _P_OPEN = Public("open data and its standard APIs (CKAN, DCAT, DataStore): public by nature")
 _P_CAT = Public("public catalogue of administrative procedures")
-_P_OPS = Public("liveness, readiness and Prometheus scrape for the operator (no agency or personal data)")
+_P_OPS = Public("liveness and readiness for the operator and the load balancer (no agency or personal data)")
 _P_DOC = Public("API description")
 _P_PORTAL = Public("public portal page; signed-in parts are checked by the data rows")
 _P_AQ = Public("public air and water quality (stations flagged public only)")
@@ -65,7 +65,7 @@ AUDIENCE: dict[str, Audience] = {
     "GET /docs": _P_DOC,
     "GET /healthz": _P_OPS,
     "GET /readyz": _P_OPS,
-    "GET /metrics": _P_OPS,
+    "GET /metrics": OWN_AUTH,  # the monitoring network or the metrics token: traffic per client is agency data
     "GET /": _P_PORTAL,
     # identity
     "POST /auth/token": OWN_AUTH,

@@ -32,8 +32,12 @@ def test_served_through_the_proxy_by_both_processes(deployment):
         assert client.get("/api/v1/communes").json()["total"] == 130
         home = client.get("/")
         assert home.status_code == 200 and "Nghệ An" in home.text
+        # Metrics are not served at the public entry; each process serves them to the monitoring host.
+        assert client.get("/metrics").status_code == 404
     for port in deployment.api_ports:
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+        assert metrics.status_code == 200 and "tinhso_http_requests_total" in metrics.text
 
 
 def test_system_and_admin_work_end_to_end_through_the_proxy(deployment):

@@ -38,6 +38,10 @@ http {{
   }}
   server {{
     listen 127.0.0.1:{port};
+    # Prometheus scrapes each process, not the public entry (the processes refuse the public as well).
+    location = /metrics {{
+      return 404;
+    }}
     location / {{
       proxy_pass http://tinhso;
       proxy_http_version 1.1;
