@@ -126,6 +126,7 @@ class Runtime:
     _sessions: dict[Any, aiohttp.ClientSession] = field(default_factory=dict)
     _local: threading.local = field(default_factory=threading.local)
     _connections: list[Any] = field(default_factory=list)
+    _aconns: dict[Any, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # ------------------------------------------------------------ configuration copies
@@ -166,6 +167,34 @@ class Runtime:
         found = (row[2], row[3]) if row[2] is not None and row[3] is not None else None
         return Checked(row[0], bool(row[1]), found)
 
+    async def _aquery(self, db: Database, cred: str | None, system: str | None) -> Checked:
+        """PostgreSQL: the same statement on an async driver connection of this event loop (no thread hop; the
+        driver queues concurrent calls on it, each a primary-key read of a few microseconds in the server)."""
+        loop = asyncio.get_running_loop()
+        conn = self._aconns.get(loop)
+        if conn is None or conn.closed:
+            import psycopg
+
+            dsn = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            conn = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
+            for other in [lp for lp in self._aconns if lp.is_closed()]:
+                del self._aconns[other]
+            self._aconns[loop] = conn
+        try:
+            # Shielded: a call cancelled meanwhile (its client went away) leaves the statement to finish, so the
+            # shared connection is never cut mid-protocol.
+            row = await asyncio.shield(_fetch_check(conn, cred, system))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self._aconns.pop(loop, None)  # a broken connection: the next call opens a new one
+            with contextlib.suppress(Exception):
+                await conn.close()
+            raise
+        assert row is not None
+        found = (row[2], row[3]) if row[2] is not None and row[3] is not None else None
+        return Checked(row[0], bool(row[1]), found)
+
     def _forget(self) -> None:
         conn = getattr(self._local, "conn", None)
         self._local.conn = None
@@ -179,7 +208,7 @@ class Runtime:
             # Local file, primary-key reads in WAL mode (readers never wait for writers): microseconds.
             found = self._query(db, cred, system)
         else:
-            found = await asyncio.get_running_loop().run_in_executor(None, self._query, db, cred, system)
+            found = await self._aquery(db, cred, system)
         if found.stamp != self.stamp:
             self.invalidate()
             self.stamp = found.stamp
@@ -225,12 +254,21 @@ class Runtime:
         session = self._sessions.pop(asyncio.get_running_loop(), None)
         if session is not None:
             await session.close()
+        aconn = self._aconns.pop(asyncio.get_running_loop(), None)
+        if aconn is not None:
+            with contextlib.suppress(Exception):
+                await aconn.close()
         with self._lock:
             connections, self._connections = self._connections, []
         for conn in connections:
             with contextlib.suppress(Exception):
                 conn.close()
         self._local = threading.local()
+
+
+async def _fetch_check(conn: Any, cred: str | None, system: str | None) -> Any:
+    cur = await conn.execute(CHECK_PG, {"cred": cred or "", "sys": system or ""})
+    return await cur.fetchone()
 
 
 def of(app: Any) -> Runtime:
