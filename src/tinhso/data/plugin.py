@@ -15,9 +15,10 @@ from tinhso.data.dictionary import load_entities
 from tinhso.data.endpoints import router
 from tinhso.data.measures import MEASURES
 from tinhso.data.pages import router as pages_router
+from tinhso.data.registries_api import router as registries_router
 from tinhso.kit.db import Database
 
-routers = [router, pages_router]
+routers = [router, registries_router, pages_router]
 home_page = "/du-lieu/tu-dien"
 reference_tables = ("data_codelist",)
 body_limit_exempt = ("/api/v1/data/batches",)
