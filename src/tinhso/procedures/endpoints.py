@@ -1,4 +1,5 @@
-"""Procedures API: catalog, calendar, dossiers, attachments, fees, public status, e-data store, results."""
+"""Procedures API: catalog, dossiers, attachments, fees, public status (the calendar is `calendar_api`, the e-data
+store and signed results `edata_api`)."""
 
 from __future__ import annotations
 
@@ -28,26 +29,18 @@ from tinhso.procedures import (
     organisations,
     payments,
     ratelimit,
-    signing,
 )
-from tinhso.procedures.calendar import WorkCalendar
 from tinhso.procedures.models import (
     Attachment,
-    CalendarDay,
     Dossier,
     DossierHistory,
-    EDataDocument,
     Procedure,
 )
 from tinhso.procedures.schemas import (
-    AccessLogRead,
     AttachmentRead,
-    CalendarDayIn,
-    CalendarDayRead,
     DossierCreate,
     DossierDetail,
     DossierRead,
-    EDataRead,
     HistoryRead,
     PaymentRead,
     ProcedureDetail,
@@ -137,73 +130,8 @@ def get_procedure(session: ReadSessionDep, code: Annotated[str, Path(max_length=
     return proc_read(catalog.get_or_404(session, code), detail=True)
 
 
-# ---- working-day calendar ------------------------------------------------------------------------------
-def _calendar_admin(p: Principal) -> None:
-    if not (p.is_platform_admin or (p.has_role("agency_admin") and p.agency_code == "000.00.01.H41")):
-        raise Forbidden("calendar_admin_only", "Only the provincial office administers the working calendar")
-
-
-@router.get(f"{P}/calendar", operation_id="list_calendar_days", response_model=list[CalendarDayRead])
-def list_calendar_days(session: ReadSessionDep):
-    return list(session.scalars(select(CalendarDay).order_by(CalendarDay.day)))
-
-
-@router.put(f"{P}/calendar", operation_id="put_calendar_day", response_model=CalendarDayRead)
-def put_calendar_day(body: CalendarDayIn, session: SessionDep, principal: CurrentPrincipal):
-    _calendar_admin(principal)
-    row = session.get(CalendarDay, body.day) or CalendarDay(day=body.day)
-    row.kind, row.note = body.kind, body.note
-    session.add(row)
-    session.flush()
-    audit.record(
-        session,
-        "procedures.calendar.set",
-        object_type="calendar_day",
-        object_id=body.day.isoformat(),
-        detail={"kind": body.kind},
-    )
-    return row
-
-
-@router.delete(f"{P}/calendar/{{day}}", operation_id="delete_calendar_day", status_code=204)
-def delete_calendar_day(day: str, session: SessionDep, principal: CurrentPrincipal) -> Response:
-    _calendar_admin(principal)
-    from datetime import date
-
-    try:
-        d = date.fromisoformat(day)
-    except ValueError as exc:
-        raise Unprocessable("bad_date", "Dates look like 2026-09-01") from exc
-    row = session.get(CalendarDay, d)
-    if row is None:
-        raise NotFound("calendar_day_not_found", "No exception is recorded for {day}", day=day)
-    session.delete(row)
-    audit.record(session, "procedures.calendar.delete", object_type="calendar_day", object_id=day)
-    return Response(status_code=204)
-
-
-@router.get(f"{P}/calendar/due", operation_id="compute_due_date")
-def compute_due(
-    session: ReadSessionDep,
-    received_at: Annotated[str, Query(description="ISO 8601 timestamp")],
-    value: Annotated[int, Query(ge=0, le=365)],
-    unit: Annotated[str, Query(pattern="^(working_days|working_hours)$")] = "working_days",
-) -> dict[str, str]:
-    from datetime import datetime
-
-    try:
-        at = datetime.fromisoformat(received_at)
-    except ValueError as exc:
-        raise Unprocessable("bad_date", "Dates look like 2026-09-01") from exc
-    if at.tzinfo is None:
-        from tinhso.procedures.calendar import TZ
-
-        at = at.replace(tzinfo=TZ)
-    return {"due_at": WorkCalendar.load(session).due_after(at, value, unit).isoformat()}
-
-
 # ---- dossiers --------------------------------------------------------------------------------------------
-def _dossier_for(session: SessionDep, principal: Principal, code: str) -> Dossier:
+def dossier_for(session: SessionDep, principal: Principal, code: str) -> Dossier:
     d = dossiers.get_or_404(session, code)
     granted = idrepo.readable_agencies(session, principal, "procedures.dossier", utcnow())
     if not dossiers.can_read(principal, d, granted):
@@ -333,14 +261,14 @@ def list_dossiers(
 
 @router.get(f"{P}/dossiers/{{code}}", operation_id="get_dossier", response_model=DossierDetail)
 def get_dossier(code: CodePath, session: SessionDep, principal: CurrentPrincipal):
-    return detail(session, principal, _dossier_for(session, principal, code))
+    return detail(session, principal, dossier_for(session, principal, code))
 
 
 @router.post(
     f"{P}/dossiers/{{code}}/transitions", operation_id="transition_dossier", response_model=DossierDetail
 )
 def transition_dossier(code: CodePath, body: TransitionIn, session: SessionDep, principal: CurrentPrincipal):
-    d = _dossier_for(session, principal, code)
+    d = dossier_for(session, principal, code)
     dossiers.transition(session, principal, d, body.action, version=body.version, note=body.note)
     return detail(session, principal, d)
 
@@ -358,7 +286,7 @@ async def add_attachment(
     component: Annotated[str, Form(max_length=500)],
     file: Annotated[UploadFile, File()],
 ):
-    d = _dossier_for(session, principal, code)
+    d = dossier_for(session, principal, code)
     data = await file.read(files.MAX_BYTES + 1)
     return attach(session, principal, d, component, file.filename or "tep", data, file.content_type)
 
@@ -409,7 +337,7 @@ def get_attachment(
     session: SessionDep,
     principal: CurrentPrincipal,
 ) -> Response:
-    d = _dossier_for(session, principal, code)
+    d = dossier_for(session, principal, code)
     att = session.get(Attachment, att_id)
     if att is None or att.dossier_id != d.id:
         raise NotFound("attachment_not_found", "Attachment {id} not found", id=att_id)
@@ -435,7 +363,7 @@ def get_attachment(
 
 @router.post(f"{P}/dossiers/{{code}}/rating", operation_id="rate_dossier", response_model=DossierRead)
 def rate_dossier(code: CodePath, body: RatingIn, session: SessionDep, principal: CurrentPrincipal):
-    d = _dossier_for(session, principal, code)
+    d = dossier_for(session, principal, code)
     if not dossiers.is_applicant(principal, d):
         raise Forbidden("applicant_only", "Only the applicant can do this")
     if d.status not in dossiers.FINISHED:
@@ -455,7 +383,7 @@ def rate_dossier(code: CodePath, body: RatingIn, session: SessionDep, principal:
 
 @router.post(f"{P}/dossiers/{{code}}/payments", operation_id="start_payment")
 def start_payment(code: CodePath, session: SessionDep, principal: CurrentPrincipal) -> dict[str, Any]:
-    d = _dossier_for(session, principal, code)
+    d = dossier_for(session, principal, code)
     if not (dossiers.is_applicant(principal, d) or dossiers.is_agency_official(principal, d)):
         raise Forbidden("applicant_only", "Only the applicant can do this")
     pay = payments.start(session, d)
@@ -464,7 +392,7 @@ def start_payment(code: CodePath, session: SessionDep, principal: CurrentPrincip
 
 @router.post(f"{P}/dossiers/{{code}}/payments/check", operation_id="check_payment")
 def check_payment(code: CodePath, session: SessionDep, principal: CurrentPrincipal) -> dict[str, Any]:
-    d = _dossier_for(session, principal, code)
+    d = dossier_for(session, principal, code)
     report = payments.reconcile(session, d.id)
     session.refresh(d)
     return {"payment_status": d.payment_status, "report": report}
@@ -543,113 +471,3 @@ def dossier_status(
 ):
     """Public: the status of a dossier by its code, without personal data (rate-limited)."""
     return guarded_lookup(request, session, code, lang)
-
-
-# ---- e-data store ------------------------------------------------------------------------------------------
-OrgQuery = Annotated[str | None, Query(max_length=20, description="An organisation you act for")]
-
-
-@router.get(f"{P}/edata", operation_id="list_edata", response_model=list[EDataRead])
-def list_edata(session: SessionDep, principal: CurrentPrincipal, organisation: OrgQuery = None):
-    """My e-data store, or that of an organisation I act for."""
-    return edata.documents_of(session, principal, organisation)
-
-
-@router.post(f"{P}/edata", operation_id="add_edata", response_model=EDataRead, status_code=201)
-async def add_edata(
-    session: SessionDep,
-    principal: CurrentPrincipal,
-    title: Annotated[str, Form(max_length=500)],
-    file: Annotated[UploadFile, File()],
-    organisation: Annotated[str | None, Form(max_length=20)] = None,
-):
-    data = await file.read(files.MAX_BYTES + 1)
-    name = file.filename or "tep"
-    return edata.add_document(session, principal, title, name, data, file.content_type, organisation)
-
-
-@router.get(f"{P}/edata/access-log", operation_id="edata_access_log", response_model=list[AccessLogRead])
-def edata_access_log(session: SessionDep, principal: CurrentPrincipal, organisation: OrgQuery = None):
-    """Who read my (or my organisation's) documents and dossier data, and for which dossier."""
-    return edata.access_log(session, principal, organisation=organisation)
-
-
-@router.get(f"{P}/edata/{{doc_id}}/content", operation_id="get_edata_content")
-def get_edata_content(
-    doc_id: Annotated[str, Path(max_length=32)], session: SessionDep, principal: CurrentPrincipal
-) -> Response:
-    doc = edata.own_document(session, principal, doc_id)
-    return Response(
-        files.read(doc.storage_key), media_type=doc.media_type, headers={"X-Checksum-SHA256": doc.sha256}
-    )
-
-
-@router.delete(f"{P}/edata/{{doc_id}}", operation_id="delete_edata", status_code=204)
-def delete_edata(
-    doc_id: Annotated[str, Path(max_length=32)], session: SessionDep, principal: CurrentPrincipal
-) -> Response:
-    edata.delete_document(session, principal, doc_id)
-    return Response(status_code=204)
-
-
-@router.get(f"{P}/prefill", operation_id="prefill_form")
-def prefill_form(
-    session: SessionDep, principal: CurrentPrincipal, procedure_code: Annotated[str, Query(max_length=32)]
-) -> dict[str, Any]:
-    proc = catalog.get_or_404(session, procedure_code)
-    values, source = edata.prefill(session, principal, f"Điền sẵn tờ khai thủ tục {proc.code}")
-    allowed = set((proc.form_schema or {}).get("properties", {}))
-    return {"values": {k: v for k, v in values.items() if k in allowed}, "source": source}
-
-
-# ---- signed results ----------------------------------------------------------------------------------------
-@router.get(f"{P}/results/{{doc_id}}", operation_id="get_result")
-def get_result(
-    doc_id: Annotated[str, Path(max_length=32)], session: SessionDep, principal: CurrentPrincipal
-) -> Response:
-    doc = session.get(EDataDocument, doc_id)
-    if doc is None or doc.kind != "result" or doc.dossier_code is None:
-        raise NotFound("result_not_found", "Result {id} not found", id=doc_id)
-    d = _dossier_for(session, principal, doc.dossier_code)
-    if not dossiers.is_applicant(principal, d):
-        audit.record(
-            session,
-            "procedures.result.read",
-            object_type="edata",
-            object_id=doc.id,
-            subject_id=d.applicant_person_id,
-            purpose=f"Giải quyết hồ sơ {d.code}",
-        )
-    return Response(
-        files.read(doc.storage_key),
-        media_type=doc.media_type + "; charset=utf-8",
-        headers={"X-Checksum-SHA256": doc.sha256},
-    )
-
-
-@router.get(f"{P}/verify/{{token}}", operation_id="verify_result")
-def verify_result(token: Annotated[str, Path(max_length=64)], session: ReadSessionDep) -> dict[str, Any]:
-    """Public: whether a result carrying this QR token is authentic (no personal data)."""
-    doc = session.scalar(select(EDataDocument).where(EDataDocument.verify_token == token))
-    if doc is None:
-        raise NotFound("result_not_found", "Result {id} not found", id=token[:8])
-    data = files.read(doc.storage_key)
-    ok = signing.verify(data, doc.signature_b64 or "", doc.certificate_pem or "")
-    d = session.scalar(select(Dossier).where(Dossier.code == doc.dossier_code))
-    return {
-        "valid": ok,
-        "sha256": doc.sha256,
-        "dossier_code": doc.dossier_code,
-        "procedure_code": d.procedure_code if d else None,
-        "agency_code": d.agency_code if d else None,
-        "issued_at": doc.created_at.isoformat(),
-        "title": doc.title,
-    }
-
-
-@router.get(f"{P}/verify/{{token}}/signature.p7s", operation_id="result_signature")
-def result_signature(token: Annotated[str, Path(max_length=64)], session: ReadSessionDep) -> Response:
-    doc = session.scalar(select(EDataDocument).where(EDataDocument.verify_token == token))
-    if doc is None or not doc.signature_b64:
-        raise NotFound("result_not_found", "Result {id} not found", id=token[:8])
-    return Response(signing.cms_der(doc.signature_b64), media_type="application/pkcs7-signature")

@@ -215,9 +215,9 @@ def applications(
 def application(
     session: SessionDep, principal: CurrentPrincipal, fileId: Annotated[str, Path(max_length=40)]
 ) -> dict[str, Any]:  # noqa: N803
-    from tinhso.procedures.endpoints import _dossier_for
+    from tinhso.procedures.endpoints import dossier_for
 
-    d = _dossier_for(session, principal, fileId)
+    d = dossier_for(session, principal, fileId)
     _audit_read(session, principal, d)
     return _application(session, d)
 
@@ -272,10 +272,10 @@ def _split(task_id: str) -> tuple[str, str]:
 def task(
     session: SessionDep, principal: CurrentPrincipal, taskId: Annotated[str, Path(max_length=80)]
 ) -> dict[str, Any]:  # noqa: N803
-    from tinhso.procedures.endpoints import _dossier_for
+    from tinhso.procedures.endpoints import dossier_for
 
     code, action = _split(taskId)
-    d = _dossier_for(session, principal, code)
+    d = dossier_for(session, principal, code)
     found = [t for t in _tasks_of(session, principal, d) if t["name"] == action]
     if not found:
         raise NotFound("task_not_found", "Task {id} not found", id=taskId)
@@ -290,10 +290,10 @@ def complete(
     taskId: Annotated[str, Path(max_length=80)],
 ) -> dict[str, Any]:  # noqa: N803
     """Complete a task: apply its transition; `data.version` guards against a concurrent change."""
-    from tinhso.procedures.endpoints import _dossier_for
+    from tinhso.procedures.endpoints import dossier_for
 
     code, action = _split(taskId)
-    d = _dossier_for(session, principal, code)
+    d = dossier_for(session, principal, code)
     version = body.data.get("version", d.version)
     if not isinstance(version, int):
         raise Unprocessable("validation_error", "The data is not valid")

@@ -31,7 +31,7 @@ from tinhso.procedures import (
     signing,
 )
 from tinhso.procedures.catalog_api import fees_text
-from tinhso.procedures.endpoints import STATUS_TEXT, _dossier_for, attach, create_dossier, guarded_lookup
+from tinhso.procedures.endpoints import STATUS_TEXT, attach, create_dossier, dossier_for, guarded_lookup
 from tinhso.procedures.models import Attachment, Dossier, DossierHistory, EDataDocument, Procedure
 from tinhso.procedures.results import verify_url
 from tinhso.procedures.schemas import DossierCreate
@@ -213,7 +213,7 @@ def dossier_page(
 ) -> Response:
     if principal is None:
         return _signin(request)
-    d = _dossier_for(session, principal, code)
+    d = dossier_for(session, principal, code)
     from tinhso.procedures.endpoints import detail
 
     info = detail(session, principal, d)  # audits an official's read of the applicant's data
@@ -255,7 +255,7 @@ def dossier_action(
 ) -> Response:
     if principal is None:
         return _signin(request)
-    d = _dossier_for(session, principal, code)
+    d = dossier_for(session, principal, code)
     try:
         with session.begin_nested():
             dossiers.transition(session, principal, d, action, version=version, note=note)
@@ -271,7 +271,7 @@ async def dossier_upload(
     """The applicant (or an official) adds a document, e.g. the supplement an official asked for."""
     if principal is None:
         return _signin(request)
-    d = _dossier_for(session, principal, code)
+    d = dossier_for(session, principal, code)
     form = await request.form()
     upload = form.get("file")
     if upload is None or isinstance(upload, str):
@@ -297,7 +297,7 @@ async def dossier_upload(
 def dossier_pay(request: Request, code: Code, session: SessionDep, principal: OptionalPrincipal) -> Response:
     if principal is None:
         return _signin(request)
-    d = _dossier_for(session, principal, code)
+    d = dossier_for(session, principal, code)
     pay = payments.start(session, d)
     return RedirectResponse(f"/thanh-toan-thu/{pay.provider_ref}?ho_so={d.code}", status_code=303)
 
@@ -330,7 +330,7 @@ def payment_double_submit(
     ):
         raise NotFound()
     double.settle(ref, outcome)
-    d = _dossier_for(session, principal, code)
+    d = dossier_for(session, principal, code)
     payments.reconcile(session, d.id)
     return RedirectResponse(f"/ho-so/{code}", status_code=303)
 
@@ -345,7 +345,7 @@ def dossier_rate(
 ) -> Response:
     if principal is None:
         return _signin(request)
-    d = _dossier_for(session, principal, code)
+    d = dossier_for(session, principal, code)
     if dossiers.is_applicant(principal, d) and d.status in dossiers.FINISHED:
         d.rating = rating
         d.complaint = rating <= 2 or feedback.has_feedback(session, d.code)

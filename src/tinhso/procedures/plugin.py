@@ -6,6 +6,8 @@ from sqlalchemy.orm import Session
 
 from tinhso.kit.events import Bus
 from tinhso.procedures import (
+    calendar_api,
+    edata_api,
     edata_pages,
     feedback_api,
     feedback_pages,
@@ -23,6 +25,8 @@ from tinhso.procedures.tasks import worker as worker
 
 routers = [
     router,
+    calendar_api.router,
+    edata_api.router,
     feedback_api.router,
     organisations.router,
     reports.router,
