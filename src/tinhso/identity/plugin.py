@@ -6,7 +6,7 @@ from tinhso.identity import models as _models  # noqa: F401
 from tinhso.identity import oidc_models as _oidc_models  # noqa: F401
 from tinhso.identity.demo import seed_demo, seed_roles
 from tinhso.identity.endpoints import router
-from tinhso.identity.oidc import seed_clients
+from tinhso.identity.oidc_clients import seed_clients
 from tinhso.identity.oidc_endpoints import router as oidc_router
 from tinhso.identity.pages import router as pages_router
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
-from tinhso.identity import oidc
+from tinhso.identity import oidc_clients as relying_parties
 from tinhso.identity.auth import OptionalPrincipal
 from tinhso.kit.deps import SessionDep
 from tinhso.kit.errors import DomainError
@@ -20,7 +20,7 @@ router = APIRouter(include_in_schema=False)
 
 def _page(request: Request, session: Session, status: int = 200, **ctx: Any) -> Response:
     base: dict[str, Any] = {
-        "rows": oidc.clients(session),
+        "rows": relying_parties.clients(session),
         "created": None,
         "secret": None,
         "error": None,
@@ -51,7 +51,7 @@ def oidc_client_create(
     values = {k: str(form.get(k) or "")[:4000] for k in ("name", "redirect_uris", "agency_code")}
     values["confidential"] = "on" if form.get("confidential") == "on" else ""
     try:
-        row, secret = oidc.register_client(
+        row, secret = relying_parties.register_client(
             session,
             principal,
             values["name"],
@@ -75,7 +75,7 @@ def oidc_client_active(
         return denied
     assert principal is not None
     try:
-        oidc.set_client_active(session, principal, client_id, form.get("active") == "on")
+        relying_parties.set_client_active(session, principal, client_id, form.get("active") == "on")
     except DomainError as exc:
         session.rollback()
         if exc.status == 403:
