@@ -164,8 +164,7 @@ class Runtime:
         except Exception:
             self._forget()  # a broken connection: the next call opens a new one
             raise
-        found = (row[2], row[3]) if row[2] is not None and row[3] is not None else None
-        return Checked(row[0], bool(row[1]), found)
+        return _checked(row)
 
     async def _aquery(self, db: Database, cred: str | None, system: str | None) -> Checked:
         """PostgreSQL: the same statement on an async driver connection of this event loop (no thread hop; the
@@ -192,8 +191,7 @@ class Runtime:
                 await conn.close()
             raise
         assert row is not None
-        found = (row[2], row[3]) if row[2] is not None and row[3] is not None else None
-        return Checked(row[0], bool(row[1]), found)
+        return _checked(row)
 
     def _forget(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -264,6 +262,12 @@ class Runtime:
             with contextlib.suppress(Exception):
                 conn.close()
         self._local = threading.local()
+
+
+def _checked(row: Any) -> Checked:
+    """The per-call statement's row: stamp, live credential count, the system's agency and code."""
+    found = (row[2], row[3]) if row[2] is not None and row[3] is not None else None
+    return Checked(row[0], bool(row[1]), found)
 
 
 async def _fetch_check(conn: Any, cred: str | None, system: str | None) -> Any:
